@@ -1,0 +1,38 @@
+namespace VaeWeb.Engine.Training;
+
+/// <summary>What a training run reports while it runs; the CLI draws progress bars from it, a worker streams it.</summary>
+public abstract record TrainingEvent;
+
+/// <summary>
+/// Losses of one logged training step, averaged per image over the steps since the last report (nats).
+/// <paramref name="Metrics"/> holds e.g. "elbo", "reconstruction", "kl".
+/// </summary>
+public sealed record StepReport(
+    int Epoch, long Step, long TotalSteps, IReadOnlyDictionary<string, double> Metrics,
+    double ImagesPerSecond, TimeSpan Elapsed, TimeSpan? Eta) : TrainingEvent
+{
+    public double Fraction => TotalSteps == 0 ? 1 : (double)Step / TotalSteps;
+}
+
+/// <summary>Per-epoch averages on the training set ("train") and the test set ("test").</summary>
+public sealed record EpochReport(
+    int Epoch, int Epochs, long Step, IReadOnlyDictionary<string, double> Train, IReadOnlyDictionary<string, double> Test,
+    TimeSpan EpochDuration, double ImagesPerSecond) : TrainingEvent;
+
+/// <summary>Image grids made at the end of an epoch: samples from the prior and test reconstructions.</summary>
+public sealed record EpochImages(int Epoch, ImageGrid Samples, ImageGrid Reconstructions) : TrainingEvent;
+
+public sealed record CheckpointSaved(int Epoch, string Path) : TrainingEvent;
+
+/// <summary>
+/// A grid of Rows x Cols grayscale images of Height x Width, as raw bytes (0 = black, 255 = white) in image-major
+/// order: image i = row * Cols + col occupies Pixels[i * Height * Width .. (i + 1) * Height * Width).
+/// Raw bytes, not PNG, so a browser can draw them on a canvas without the server encoding anything.
+/// </summary>
+public sealed record ImageGrid(int Rows, int Cols, int Height, int Width, byte[] Pixels)
+{
+    public int Count => Rows * Cols;
+}
+
+/// <summary>The outcome of a finished run.</summary>
+public sealed record TrainingResult(RunConfig Config, string? OutputDirectory, IReadOnlyDictionary<string, double> FinalTest, TimeSpan Duration);
