@@ -1,8 +1,12 @@
-using TorchSharp;
-using VaeWeb.Engine.Native;
-TorchRuntime.EnsureInitialized();
-var x = torch.randn(3, 3, requires_grad: true);
-var y = (x * x).sum();
-y.backward();
-Console.WriteLine(x.grad!.ToString(TorchSharp.TensorStringStyle.Julia));
-Console.WriteLine(torch.get_num_threads());
+using System.CommandLine;
+using VaeWeb.Engine.Cli;
+
+// The engine's command line: train, evaluate, fetch data and benchmark without the web app.
+var root = new RootCommand("VaeWeb engine: train and evaluate variational auto-encoders on MNIST and Fashion-MNIST.")
+{
+    TrainCommand.Create(),
+    EvaluateCommand.Create(),
+    DataCommand.Create(),
+    BenchCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();

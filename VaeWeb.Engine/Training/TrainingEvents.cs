@@ -1,6 +1,14 @@
+using System.Text.Json.Serialization;
+
 namespace VaeWeb.Engine.Training;
 
 /// <summary>What a training run reports while it runs; the CLI draws progress bars from it, a worker streams it.</summary>
+/// <remarks>Serialized with a "type" discriminator, so one JSON line or message says which event it is.</remarks>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(StepReport), "step")]
+[JsonDerivedType(typeof(EpochReport), "epoch")]
+[JsonDerivedType(typeof(EpochImages), "images")]
+[JsonDerivedType(typeof(CheckpointSaved), "checkpoint")]
 public abstract record TrainingEvent;
 
 /// <summary>

@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Spectre.Console;
+using VaeWeb.Engine.Models;
+using VaeWeb.Engine.Native;
+using VaeWeb.Engine.Training;
+using static TorchSharp.torch;
+
+namespace VaeWeb.Engine.Cli;
+
+/// <summary>
+/// Training throughput of each model against the machine's own limit: the fp32 matrix-multiply peak measured in the
+/// same run (these dense models are matmul-bound, so GFLOP/s over peak says how much of the machine a step uses).
+/// </summary>
+static class BenchCommand
+{
+    public sealed record ModelResult(string Name, int Batch, double ImagesPerSecond, double MflopPerImage, double Gflops, double FractionOfPeak);
+    public sealed record BenchResult(double PeakGflops, int Threads, IReadOnlyList<ModelResult> Models, double SpeedupOverPlainLoop);
+
+    public static Command Create()
+    {
+        var batch = new Option<int>("--batch") { Description = "Images per training step.", DefaultValueFactory = _ => 100 };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per model (after 20 warm-up steps).", DefaultValueFactory = _ => 200 };
+        var json = new Option<FileInfo?>("--json") { Description = "Also write the results as JSON to this file." };
+        batch.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 4096) r.AddError("--batch must be between 1 and 4096."); });
+        steps.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 10 or > 100_000) r.AddError("--steps must be between 10 and 100000."); });
+        var command = new Command("bench", "Measure training images/second, FLOPs per image and the share of this machine's fp32 matmul peak.")
+        {
+            batch, steps, json,
+        };
+        command.SetAction(parse =>
+        {
+            TorchRuntime.EnsureInitialized();
+            var result = Run(parse.GetValue(batch), parse.GetValue(steps));
+            Print(result);
+            var text = JsonSerializer.Serialize(result, RunConfig.Json);
+            Console.WriteLine(text);
+            if (parse.GetValue(json) is { } file) File.WriteAllText(file.FullName, text);
+            return 0;
+        });
+        return command;
+    }
+
+    public static BenchResult Run(int batch, int steps)
+    {
+        var peak = MatmulPeakGflops();
+        using var images = rand(new long[] { 4000, 784 }, generator: new Generator(7));   // pixel values don't change the work done
+        var config = new RunConfig { BatchSize = batch };
+        ModelResult Measure(string name, Func<VariationalAutoencoder> create, Func<VariationalAutoencoder, Action<Tensor>> makeStep)
+        {
+            manual_seed(1);
+            using var model = create();
+            var step = makeStep(model);
+            Time(step, images, batch, 20);                                   // warm-up: allocator, thread pool, caches
+            var perSecond = steps * batch / Time(step, images, batch, steps);
+            var gflops = perSecond * model.TrainingFlopsPerImage / 1e9;
+            return new ModelResult(name, batch, perSecond, model.TrainingFlopsPerImage / 1e6, gflops, gflops / peak);
+        }
+        ModelResult fc = null!, conv = null!, plain = null!;
+        AnsiConsole.Status().Start("benchmarking…", status =>
+        {
+            status.Status("FC VAE (engine step: fused Adam)");
+            fc = Measure("FC VAE 784-500-500-50", () => new Vae(), m => EngineStep(m, config));
+            status.Status("Conv VAE");
+            conv = Measure("Conv VAE", () => new ConvVae(), m => EngineStep(m, config));
+            status.Status("FC VAE (plain loop: torch.optim.Adam, bernoulli)");
+            plain = Measure("FC VAE, plain TorchSharp loop (reference)", () => new Vae(), m => PlainStep(m, config));
+        });
+        return new BenchResult(peak, get_num_threads(), [fc, conv, plain], fc.ImagesPerSecond / plain.ImagesPerSecond);
+    }
+
+    static Action<Tensor> EngineStep(VariationalAutoencoder model, RunConfig config)
+    {
+        var step = new ElboStep(model, config, new Generator(1));
+        return x => step.Step(x);
+    }
+
+    /// <summary>What a first TorchSharp port of pytorch/examples' VAE does: torch.optim.Adam and bernoulli().</summary>
+    static Action<Tensor> PlainStep(VariationalAutoencoder model, RunConfig config)
+    {
+        var optimizer = optim.Adam(model.parameters(), config.LearningRate);
+        return images =>
+        {
+            using var scope = NewDisposeScope();
+            var x = bernoulli(images);
+            var (logits, mu, logVar) = model.forward(x);
+            var (reconstruction, kl) = VariationalAutoencoder.Loss(logits, x, mu, logVar);
+            optimizer.zero_grad();
+            ((reconstruction + kl) / x.shape[0]).backward();
+            optimizer.step();
+            reconstruction.item<float>();
+        };
+    }
+
+    static double Time(Action<Tensor> step, Tensor images, int batch, int steps)
+    {
+        long n = images.shape[0];
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < steps; i++)
+        {
+            using var scope = NewDisposeScope();
+            step(images.narrow(0, i * (long)batch % (n - batch + 1), batch));
+        }
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Best fp32 GFLOP/s of square matrix products (n = 512 … 1024) on all of libtorch's threads.</summary>
+    public static double MatmulPeakGflops()
+    {
+        double best = 0;
+        foreach (var n in new[] { 512, 768, 1024 })
+        {
+            using var a = randn(n, n);
+            using var b = randn(n, n);
+            using var c = empty(n, n);
+            int reps = (int)(2e10 / (2.0 * n * n * n)) + 1;                 // ~20 GFLOP per size
+            for (int i = 0; i < 3; i++) matmul(a, b).Dispose();
+            for (int trial = 0; trial < 3; trial++)
+            {
+                var clock = Stopwatch.StartNew();
+                for (int i = 0; i < reps; i++) matmul(a, b).Dispose();
+                best = Math.Max(best, reps * 2.0 * n * n * n / clock.Elapsed.TotalSeconds / 1e9);
+            }
+        }
+        return best;
+    }
+
+    static void Print(BenchResult r)
+    {
+        var table = new Table().AddColumns("model", "batch", "images/s", "MFLOP/image", "GFLOP/s", "% of peak");
+        foreach (var m in r.Models)
+            table.AddRow(m.Name, $"{m.Batch}", $"{m.ImagesPerSecond:N0}", $"{m.MflopPerImage:F2}", $"{m.Gflops:F1}", $"{m.FractionOfPeak:P1}");
+        table.Caption($"fp32 matmul peak measured in this run: {r.PeakGflops:F1} GFLOP/s on {r.Threads} threads; engine step vs plain loop: {r.SpeedupOverPlainLoop:F2}x");
+        AnsiConsole.Write(table);
+    }
+}

