@@ -15,7 +15,9 @@ namespace VaeWeb.Engine.Cli;
 /// </summary>
 static class BenchCommand
 {
-    public sealed record ModelResult(string Name, int Batch, double ImagesPerSecond, double MflopPerImage, double Gflops, double FractionOfPeak);
+    /// <summary>One model's median over the rounds; <paramref name="RoundImagesPerSecond"/> keeps every round for judging the noise.</summary>
+    public sealed record ModelResult(string Name, int Batch, double ImagesPerSecond, double MflopPerImage, double Gflops, double FractionOfPeak,
+        double[] RoundImagesPerSecond);
     public sealed record BenchResult(double PeakGflops, int Threads, IReadOnlyList<ModelResult> Models, double SpeedupOverPlainLoop);
 
     public static Command Create()
@@ -47,27 +49,40 @@ static class BenchCommand
         var peak = MatmulPeakGflops();
         using var images = rand(new long[] { 4000, 784 }, generator: new Generator(7));   // pixel values don't change the work done
         var config = new RunConfig { BatchSize = batch };
-        ModelResult Measure(string name, Func<VariationalAutoencoder> create, Func<VariationalAutoencoder, Action<Tensor>> makeStep)
+        // Each model is timed in several rounds, interleaved with the others, and the median round is kept: a
+        // background burst on a shared 2-core machine then skews one round, not one model.
+        const int rounds = 3;
+        var models = new (string Name, Func<VariationalAutoencoder> Create, Func<VariationalAutoencoder, Action<Tensor>> MakeStep)[]
         {
-            manual_seed(1);
-            using var model = create();
-            var step = makeStep(model);
-            Time(step, images, batch, 20);                                   // warm-up: allocator, thread pool, caches
-            var perSecond = steps * batch / Time(step, images, batch, steps);
-            var gflops = perSecond * model.TrainingFlopsPerImage / 1e9;
-            return new ModelResult(name, batch, perSecond, model.TrainingFlopsPerImage / 1e6, gflops, gflops / peak);
-        }
-        ModelResult fc = null!, conv = null!, plain = null!;
-        AnsiConsole.Status().Start("benchmarking…", status =>
+            ("FC VAE 784-500-500-50", () => new Vae(), m => EngineStep(m, config)),
+            ("Conv VAE", () => new ConvVae(), m => EngineStep(m, config)),
+            ("FC VAE, plain TorchSharp loop (reference)", () => new Vae(), m => PlainStep(m, config)),
+        };
+        var perSecond = models.Select(_ => new List<double>()).ToArray();
+        var flops = new long[models.Length];
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new RemainingTimeColumn()).Start(context =>
         {
-            status.Status("FC VAE (engine step: fused Adam)");
-            fc = Measure("FC VAE 784-500-500-50", () => new Vae(), m => EngineStep(m, config));
-            status.Status("Conv VAE");
-            conv = Measure("Conv VAE", () => new ConvVae(), m => EngineStep(m, config));
-            status.Status("FC VAE (plain loop: torch.optim.Adam, bernoulli)");
-            plain = Measure("FC VAE, plain TorchSharp loop (reference)", () => new Vae(), m => PlainStep(m, config));
+            var task = context.AddTask("benchmarking", maxValue: rounds * models.Length);
+            for (int round = 0; round < rounds; round++)
+                for (int i = 0; i < models.Length; i++)
+                {
+                    task.Description = models[i].Name;
+                    manual_seed(1);
+                    using var model = models[i].Create();
+                    var step = models[i].MakeStep(model);
+                    Time(step, images, batch, 20);                           // warm-up: allocator, caches
+                    perSecond[i].Add(steps * batch / Time(step, images, batch, steps));
+                    flops[i] = model.TrainingFlopsPerImage;
+                    task.Increment(1);
+                }
         });
-        return new BenchResult(peak, get_num_threads(), [fc, conv, plain], fc.ImagesPerSecond / plain.ImagesPerSecond);
+        var results = models.Select((m, i) =>
+        {
+            var median = perSecond[i].Order().ElementAt(rounds / 2);
+            var gflops = median * flops[i] / 1e9;
+            return new ModelResult(m.Name, batch, median, flops[i] / 1e6, gflops, gflops / peak, [.. perSecond[i]]);
+        }).ToList();
+        return new BenchResult(peak, get_num_threads(), results, results[0].ImagesPerSecond / results[2].ImagesPerSecond);
     }
 
     static Action<Tensor> EngineStep(VariationalAutoencoder model, RunConfig config)

@@ -19,7 +19,7 @@ public sealed class ElfSymbolVersions
     readonly record struct Section(long Offset, long Size, uint Link, uint Info);
 
     /// <summary>One <c>Vernaux</c> entry: a version <paramref name="Version"/> needed from <paramref name="Library"/>.</summary>
-    public readonly record struct Requirement(string Library, string Version, int AuxOffset, uint NameOffset);
+    public readonly record struct Requirement(string Library, string Version, uint Hash, int AuxOffset, uint NameOffset);
 
     public ElfSymbolVersions(byte[] image)
     {
@@ -74,7 +74,7 @@ public sealed class ElfSymbolVersions
                 // Vernaux: vna_hash u32, vna_flags u16, vna_other u16, vna_name u32, vna_next u32.
                 int a = checked((int)aux);
                 uint name = U32(a + 8);
-                list.Add(new Requirement(file, Str(name), a, name));
+                list.Add(new Requirement(file, Str(name), U32(a), a, name));
                 aux += U32(a + 12);
             }
             uint next = U32(e + 12);

@@ -31,10 +31,17 @@ public sealed class FusedAdam : IDisposable
         (_lr, _beta1, _beta2, _eps) = (lr, beta1, beta2, eps);
     }
 
-    /// <summary>Zeroes gradients in place; keeping the buffers (rather than freeing them) avoids fresh page faults every step.</summary>
+    /// <summary>
+    /// Drops the gradients (PyTorch's set_to_none): backward then hands its fresh gradient tensors over as they are,
+    /// instead of adding them into zeroed ones, which saves two passes over every weight per step.
+    /// </summary>
     public void zero_grad()
     {
-        foreach (var p in _parameters) p.grad?.zero_();
+        foreach (var p in _parameters)
+        {
+            using var grad = p.grad;
+            if (grad is not null) p.grad = null;
+        }
     }
 
     public unsafe void step()

@@ -1,0 +1,44 @@
+using System.Diagnostics;
+
+namespace VaeWeb.Tests.Engine;
+
+/// <summary>The engine's command line, run as the real program from the test output folder.</summary>
+public class CliTests
+{
+    static (int ExitCode, string Output) Engine(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "VaeWeb.Engine.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "the engine did not exit");
+        return (process.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    [Theory]
+    [InlineData("Epochs must be between 1 and 1000 (got 0)", "train", "--epochs", "0")]
+    [InlineData("Each hidden layer must have 1 to 4096 units (got 1000000)", "train", "--hidden", "500", "1000000")]
+    [InlineData("Unknown dataset 'cifar'", "train", "--dataset", "cifar")]
+    [InlineData("Cannot parse argument 'abc' for option '--epochs'", "train", "--epochs", "abc")]
+    [InlineData("Unknown dataset 'svhm'", "data", "svhm")]
+    [InlineData("does not exist", "evaluate", "/nonexistent/run")]
+    public void Bad_arguments_give_a_clear_error_and_a_nonzero_exit(string message, params string[] args)
+    {
+        var (exitCode, output) = Engine(args);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains(message, output);
+    }
+
+    [Fact]
+    public void Help_documents_every_command()
+    {
+        var (exitCode, output) = Engine("--help");
+        Assert.Equal(0, exitCode);
+        foreach (var command in new[] { "train", "evaluate", "data", "bench" }) Assert.Contains(command, output);
+        var (_, trainHelp) = Engine("train", "--help");
+        foreach (var option in new[] { "--model", "--arch", "--dataset", "--latent", "--epochs", "--batch", "--lr", "--seed", "--output" })
+            Assert.Contains(option, trainHelp);
+    }
+}

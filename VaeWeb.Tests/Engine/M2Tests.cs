@@ -1,0 +1,36 @@
+using VaeWeb.Engine.Models;
+using VaeWeb.Engine.Native;
+using static TorchSharp.torch;
+
+namespace VaeWeb.Tests.Engine;
+
+public class M2Tests
+{
+    [Fact]
+    public void Unlabeled_bound_equals_the_explicit_sum_over_labels_plus_entropy()
+    {
+        TorchRuntime.EnsureInitialized();
+        manual_seed(4);
+        using var model = new M2(784, latent: 8, hidden: 64);
+        using var scope = NewDisposeScope();
+        var x = rand(5, 784).lt_(0.4);
+        var noise = randn(M2.Classes * 5, 8);
+
+        var batched = model.NegativeUnlabeledBound(x, noise);
+
+        // The definition, one label at a time: Σ_y q(y|x) L(x, y) − H(q(y|x)).
+        var probabilities = nn.functional.softmax(model.classify(x), 1);
+        var explicitSum = zeros(5);
+        for (int y = 0; y < M2.Classes; y++)
+        {
+            var oneHot = nn.functional.one_hot(full(5, y, dtype: ScalarType.Int64), M2.Classes).to(ScalarType.Float32);
+            var bound = model.NegativeLabeledBound(x, oneHot, noise.narrow(0, y * 5, 5));
+            explicitSum += probabilities[.., y] * bound;
+        }
+        var entropy = -(probabilities * probabilities.log()).sum(1);
+        var expected = explicitSum - entropy;
+
+        Assert.True((batched - expected).abs().max().item<float>() < 1e-5 * expected.abs().max().item<float>(),
+            $"batched {batched.ToString(TorchSharp.TensorStringStyle.Julia)} vs explicit {expected.ToString(TorchSharp.TensorStringStyle.Julia)}");
+    }
+}

@@ -1,0 +1,49 @@
+using VaeWeb.Engine.Training;
+
+namespace VaeWeb.Tests.Engine;
+
+public class RunConfigTests
+{
+    [Fact]
+    public void Defaults_are_the_posters_fc_vae_and_valid()
+    {
+        var config = new RunConfig();
+        Assert.Empty(config.Validate());
+        Assert.Equal([500, 500], config.Hidden);
+        Assert.Equal(100, config.BatchSize);
+    }
+
+    [Theory]
+    [InlineData("Epochs", 1_000_000_000)]
+    [InlineData("Latent", 0)]
+    [InlineData("BatchSize", 100_000)]
+    public void Out_of_bounds_values_are_rejected_with_a_message_naming_the_bounds(string field, int value)
+    {
+        var config = field switch
+        {
+            "Epochs" => new RunConfig { Epochs = value },
+            "Latent" => new RunConfig { Latent = value },
+            _ => new RunConfig { BatchSize = value },
+        };
+        var (errorField, message) = Assert.Single(config.Validate());
+        Assert.Equal(field, errorField);
+        Assert.Contains($"(got {value})", message);
+        Assert.Throws<InvalidConfigException>(config.ThrowIfInvalid);
+    }
+
+    [Fact]
+    public void Huge_layers_unknown_datasets_and_bad_learning_rates_are_rejected()
+    {
+        var errors = new RunConfig { Hidden = [500, 1_000_000], Dataset = "cifar", LearningRate = double.NaN }.Validate();
+        Assert.Equal(["Dataset", "Hidden", "LearningRate"], errors.Select(e => e.Field).Order());
+    }
+
+    [Fact]
+    public void Json_round_trip_keeps_every_field()
+    {
+        var config = new RunConfig { Arch = Architecture.Conv, Hidden = [300], Binarize = Binarization.None, Seed = 42, TrainLimit = 7 };
+        var back = RunConfig.FromJson(config.ToJson());
+        Assert.Equal(config.ToJson(), back.ToJson());
+        Assert.Contains("\"arch\": \"conv\"", config.ToJson());
+    }
+}
