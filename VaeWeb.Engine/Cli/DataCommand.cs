@@ -1,6 +1,8 @@
 using System.CommandLine;
+using System.Diagnostics;
 using Spectre.Console;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
 
 namespace VaeWeb.Engine.Cli;
 
@@ -29,7 +31,12 @@ static class DataCommand
                 try
                 {
                     var folder = await Datasets.EnsureAsync(name, directory, line => AnsiConsole.MarkupLineInterpolated($"[grey]{name}: {line}[/]"), cancellationToken);
-                    AnsiConsole.MarkupLineInterpolated($"[green]✓[/] {name}: verified in {folder}");
+                    // Load once too, so a broken setup shows here and the load time is on record.
+                    TorchRuntime.EnsureInitialized();
+                    var clock = Stopwatch.StartNew();
+                    var (train, test) = Datasets.Load(name, directory);
+                    using (train) using (test)
+                        AnsiConsole.MarkupLineInterpolated($"[green]✓[/] {name}: verified in {folder}; {train.Count:N0} training and {test.Count:N0} test images loaded into tensors in {clock.Elapsed.TotalSeconds:F2} s");
                 }
                 catch (DatasetUnavailableException e)
                 {

@@ -26,7 +26,9 @@ public static class Trainer
         var (train, test) = Datasets.Load(config.Dataset, dataDirectory);
         using (train)
         using (test)
-            return Run(config, train.Take(config.TrainLimit), test.Take(config.TestLimit), outputDirectory, onEvent, cancellationToken);
+        using (var trainSubset = train.Take(config.TrainLimit))
+        using (var testSubset = test.Take(config.TestLimit))
+            return Run(config, trainSubset, testSubset, outputDirectory, onEvent, cancellationToken);
     }
 
     /// <summary>Trains on data already in memory (tests and benchmarks pass their own subsets).</summary>
