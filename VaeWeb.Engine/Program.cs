@@ -1,5 +1,6 @@
 using System.CommandLine;
 using VaeWeb.Engine.Cli;
+using VaeWeb.Engine.Worker;
 
 // The engine's command line: train, evaluate, fetch data and benchmark without the web app.
 var root = new RootCommand("VaeWeb engine: train and evaluate variational auto-encoders on MNIST and Fashion-MNIST.")
@@ -8,5 +9,6 @@ var root = new RootCommand("VaeWeb engine: train and evaluate variational auto-e
     EvaluateCommand.Create(),
     DataCommand.Create(),
     BenchCommand.Create(),
+    WorkerCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,106 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.SignalR.Client;
+using VaeWeb.Engine.Training;
+
+namespace VaeWeb.Engine.Worker;
+
+/// <summary>
+/// Connects to a VaeWeb server's engine hub, trains the runs it is given one at a time, and streams every training
+/// event back. The server's embedded worker and `VaeWeb.Engine worker` on a GPU machine are this same class.
+/// </summary>
+public sealed class EngineWorker(Uri server, string token, string runsDirectory, string? dataDirectory, Action<string> log) : IAsyncDisposable
+{
+    readonly HubConnection _connection = new HubConnectionBuilder()
+        .WithUrl(new Uri(server, WorkerProtocol.HubPath), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
+        .WithAutomaticReconnect(new ForeverRetry())
+        .Build();
+    // One sender, in order: training events must reach the server in the order they happened.
+    readonly Channel<Func<Task>> _outbox = Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
+    CancellationTokenSource? _currentRun;
+
+    public string Name { get; init; } = Environment.MachineName;
+
+    /// <summary>Connects (retrying until the server is up), then works until <paramref name="stopping"/> fires.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _ = Task.Run(() => Train(runId, configJson)); });
+        _connection.On<long>(WorkerProtocol.CancelRun, runId => _currentRun?.Cancel());
+        _connection.Reconnected += async _ => { if (_currentRun is null) await _connection.InvokeAsync(WorkerProtocol.Ready, Name); };
+
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await _connection.StartAsync(stopping);
+                break;
+            }
+            catch (HttpRequestException e) when (e.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden)
+            {
+                throw new UnauthorizedAccessException($"The server at {server} refused the worker token ({(int)e.StatusCode}). Use the token from the server's data/worker-token file or its Engine:WorkerToken setting.", e);
+            }
+            catch (HttpRequestException e) when (!stopping.IsCancellationRequested)
+            {
+                log($"server {server} not reachable ({e.Message}); retrying in {Math.Min(attempt, 10)} s");
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 10)), stopping);
+            }
+        }
+        log($"connected to {server} as worker '{Name}'");
+        await _connection.InvokeAsync(WorkerProtocol.Ready, Name, stopping);
+        await foreach (var send in _outbox.Reader.ReadAllAsync(stopping))
+        {
+            try { await send(); }
+            catch (Exception e) when (e is not OperationCanceledException) { log($"could not send to the server: {e.Message}"); }
+        }
+    }
+
+    void Train(long runId, string configJson)
+    {
+        using var cancel = new CancellationTokenSource();
+        _currentRun = cancel;
+        string outcome = "completed";
+        string? error = null;
+        try
+        {
+            var config = RunConfig.FromJson(configJson);
+            var folder = Path.Combine(runsDirectory, $"run-{runId}");
+            log($"run {runId}: training {config.Model} {config.Arch} on {config.Dataset}");
+            Trainer.Run(config, folder, e =>
+            {
+                var json = JsonSerializer.Serialize(e, RunConfig.Json);
+                Send(() => _connection.SendAsync(WorkerProtocol.Report, runId, json));
+                if (e is CheckpointSaved saved)
+                {
+                    var bytes = File.ReadAllBytes(saved.Path);
+                    Send(() => _connection.SendAsync(WorkerProtocol.SaveCheckpoint, runId, saved.Epoch, bytes));
+                }
+            }, dataDirectory, cancel.Token);
+        }
+        catch (OperationCanceledException) { outcome = "cancelled"; }
+        catch (Exception e)
+        {
+            outcome = "failed";
+            error = e.Message;
+            log($"run {runId} failed: {e}");
+        }
+        finally { _currentRun = null; }
+        log($"run {runId}: {outcome}");
+        Send(() => _connection.SendAsync(WorkerProtocol.Finish, runId, outcome, error));
+        Send(() => _connection.SendAsync(WorkerProtocol.Ready, Name));
+    }
+
+    void Send(Func<Task> send) => _outbox.Writer.TryWrite(send);
+
+    public async ValueTask DisposeAsync()
+    {
+        _currentRun?.Cancel();
+        _outbox.Writer.TryComplete();
+        await _connection.DisposeAsync();
+    }
+
+    /// <summary>A worker outlives server restarts: keep reconnecting, at most every 10 seconds.</summary>
+    sealed class ForeverRetry : IRetryPolicy
+    {
+        public TimeSpan? NextRetryDelay(RetryContext context) => TimeSpan.FromSeconds(Math.Min(10, context.PreviousRetryCount + 1));
+    }
+}

@@ -1,0 +1,30 @@
+using System.CommandLine;
+using VaeWeb.Engine.Cli;
+using VaeWeb.Engine.Native;
+
+namespace VaeWeb.Engine.Worker;
+
+static class WorkerCommand
+{
+    public static Command Create()
+    {
+        var server = new Option<Uri>("--server") { Description = "Base URL of the VaeWeb server, e.g. http://gpu-host-facing-server:5298/.", Required = true };
+        var token = new Option<string>("--token") { Description = "The server's worker token (its data/worker-token file, or Engine:WorkerToken).", Required = true };
+        var runs = new Option<string>("--runs") { Description = "Folder for run folders and checkpoints on this machine.", DefaultValueFactory = _ => "runs" };
+        var dataDir = CliOptions.DataDirectory();
+        var command = new Command("worker", "Serve a VaeWeb server as a training worker: take queued runs, train them here, stream results back.")
+        {
+            server, token, runs, dataDir,
+        };
+        command.SetAction(async (parse, stopping) =>
+        {
+            TorchRuntime.EnsureInitialized();
+            await using var worker = new EngineWorker(parse.GetValue(server)!, parse.GetValue(token)!, parse.GetValue(runs)!, parse.GetValue(dataDir), Console.WriteLine);
+            try { await worker.RunAsync(stopping); }
+            catch (OperationCanceledException) { }
+            catch (UnauthorizedAccessException e) { return CliOptions.Fail(e.Message); }
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,112 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Options;
+using MudBlazor.Services;
+using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Worker;
+using VaeWeb.Server.Components;
+using VaeWeb.Server.Data;
+using VaeWeb.Server.Engine;
+using VaeWeb.Server.Runs;
+
+namespace VaeWeb.Server;
+
+/// <summary>Where the app keeps its files: datasets, the database, the worker token, run folders.</summary>
+public sealed record DataFolder(string Root, string Database, string Runs)
+{
+    public string Datasets => Root;
+}
+
+public static class ApplicationServices
+{
+    public static WebApplicationBuilder AddApplicationServices(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<EngineOptions>().BindConfiguration("Engine");
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<EngineOptions>>().Value;
+            var root = options.DataDirectory.Length > 0 ? Path.GetFullPath(options.DataDirectory) : Datasets.DefaultDirectory();
+            return new DataFolder(root,
+                options.Database.Length > 0 ? Path.GetFullPath(options.Database) : Path.Combine(root, "vaeweb.db"),
+                options.RunsDirectory.Length > 0 ? Path.GetFullPath(options.RunsDirectory) : Path.Combine(root, "runs"));
+        });
+        services.AddSingleton(sp => WorkerToken.LoadOrCreate(sp.GetRequiredService<IOptions<EngineOptions>>().Value, sp.GetRequiredService<DataFolder>().Root));
+        services.AddDbContextFactory<VaeWebDb>((sp, db) => db.UseSqlite($"Data Source={sp.GetRequiredService<DataFolder>().Database}"));
+
+        services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, WorkerAuthenticationHandler>(WorkerAuthenticationHandler.Scheme, null);
+        services.AddAuthorization();
+        // Image grids and checkpoints travel over the hub: well past SignalR's 32 KB default message size.
+        services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024 * 1024);
+
+        services.AddSingleton<RunFeed>();
+        services.AddSingleton<RunRecorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<RunRecorder>());
+        services.AddSingleton<RunDispatcher>();
+        services.AddSingleton<RunService>();
+        services.AddHostedService<EmbeddedWorker>();
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+        services.AddProblemDetails();
+        // The API speaks the engine's JSON: camelCase fields, enums as "fc", "conv", "dynamic".
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower)));
+
+        services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddMudServices();
+        return builder;
+    }
+
+    /// <summary>Creates the database on first start, and marks runs a previous process left "running" as interrupted.</summary>
+    public static async Task PrepareDatabaseAsync(this WebApplication app)
+    {
+        var dbs = app.Services.GetRequiredService<IDbContextFactory<VaeWebDb>>();
+        Directory.CreateDirectory(Path.GetDirectoryName(app.Services.GetRequiredService<DataFolder>().Database)!);
+        await using var db = await dbs.CreateDbContextAsync();
+        await db.Database.EnsureCreatedAsync();
+        var orphans = await db.Runs.Where(r => r.Status == RunStatus.Running).ToListAsync();
+        foreach (var run in orphans)
+        {
+            run.Status = RunStatus.Interrupted;
+            run.FinishedAt = DateTime.UtcNow;
+            run.Error = "The server stopped while this run was training. Its metrics and images up to the last report are kept; start a new run to train again.";
+        }
+        await db.SaveChangesAsync();
+        if (orphans.Count > 0) app.Logger.LogWarning("Marked {Count} runs left running by the previous server process as interrupted", orphans.Count);
+    }
+
+    public static WebApplication MapApplication(this WebApplication app)
+    {
+        if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
+        // Friendly error pages are for people browsing; the API and the hub answer with their own status codes.
+        app.UseWhen(c => HttpMethods.IsGet(c.Request.Method) && !c.Request.Path.StartsWithSegments("/api") && !c.Request.Path.StartsWithSegments("/hubs"),
+            pages => pages.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseAntiforgery();
+        app.MapStaticAssets();
+        // The repository's top-level wwwroot holds the browser-side drawing code.
+        var browserCode = Path.GetFullPath(Path.Combine(app.Environment.ContentRootPath, "..", "wwwroot"));
+        if (Directory.Exists(browserCode))
+            app.UseStaticFiles(new StaticFileOptions { FileProvider = new PhysicalFileProvider(browserCode), RequestPath = "/vaeweb" });
+        app.MapHub<EngineHub>(WorkerProtocol.HubPath);
+        app.MapRunsApi();
+        app.MapHealthChecks("/health");
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        return app;
+    }
+}
+
+/// <summary>Healthy when the database answers.</summary>
+public sealed class DatabaseHealthCheck(IDbContextFactory<VaeWebDb> dbs, RunDispatcher dispatcher) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        await using var db = await dbs.CreateDbContextAsync(cancellationToken);
+        return await db.Database.CanConnectAsync(cancellationToken)
+            ? HealthCheckResult.Healthy($"{dispatcher.WorkerCount} worker(s) connected")
+            : HealthCheckResult.Unhealthy("The SQLite database cannot be opened.");
+    }
+}

@@ -1,0 +1,83 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace VaeWeb.Server.Data;
+
+public enum RunStatus { Queued, Running, Completed, Failed, Cancelled, Interrupted }
+
+/// <summary>A training run as the app knows it; the engine's RunConfig is kept as its JSON.</summary>
+public sealed class Run
+{
+    public long Id { get; set; }
+    public required string Name { get; set; }
+    public required string ConfigJson { get; set; }
+    public RunStatus Status { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public DateTime? FinishedAt { get; set; }
+    /// <summary>Fraction of all steps done, updated at each epoch (live progress between epochs is in memory).</summary>
+    public double Progress { get; set; }
+    public int EpochsDone { get; set; }
+    public double? BestTestElbo { get; set; }
+    public string? Worker { get; set; }
+    /// <summary>Why the run failed or was interrupted, in words for the user.</summary>
+    public string? Error { get; set; }
+}
+
+/// <summary>One number of a run: Scope "step" (per logged step), "train" or "test" (per epoch).</summary>
+public sealed class MetricPoint
+{
+    public long Id { get; set; }
+    public long RunId { get; set; }
+    public required string Scope { get; set; }
+    public required string Name { get; set; }
+    public int Epoch { get; set; }
+    public long Step { get; set; }
+    public double Value { get; set; }
+}
+
+/// <summary>An epoch's image grid ("samples" or "reconstructions") as raw 8-bit pixels.</summary>
+public sealed class EpochImage
+{
+    public long Id { get; set; }
+    public long RunId { get; set; }
+    public int Epoch { get; set; }
+    public required string Kind { get; set; }
+    public int Rows { get; set; }
+    public int Cols { get; set; }
+    public int Height { get; set; }
+    public int Width { get; set; }
+    public required byte[] Pixels { get; set; }
+}
+
+/// <summary>The latest checkpoint of a run (model.pt bytes), so explore features work whichever worker trained it.</summary>
+public sealed class RunCheckpoint
+{
+    public long RunId { get; set; }
+    public int Epoch { get; set; }
+    public required byte[] Model { get; set; }
+}
+
+public sealed class VaeWebDb(DbContextOptions<VaeWebDb> options) : DbContext(options)
+{
+    public DbSet<Run> Runs => Set<Run>();
+    public DbSet<MetricPoint> Metrics => Set<MetricPoint>();
+    public DbSet<EpochImage> Images => Set<EpochImage>();
+    public DbSet<RunCheckpoint> Checkpoints => Set<RunCheckpoint>();
+
+    // SQLite keeps no DateTimeKind: every time is stored as UTC and comes back marked UTC.
+    protected override void ConfigureConventions(ModelConfigurationBuilder conventions) =>
+        conventions.Properties<DateTime>().HaveConversion<UtcConverter>();
+
+    sealed class UtcConverter() : Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter<DateTime, DateTime>(
+        v => v.ToUniversalTime(), v => DateTime.SpecifyKind(v, DateTimeKind.Utc));
+
+    protected override void OnModelCreating(ModelBuilder model)
+    {
+        model.Entity<Run>().Property(r => r.Status).HasConversion<string>();
+        model.Entity<MetricPoint>().HasIndex(m => new { m.RunId, m.Step });
+        model.Entity<EpochImage>().HasIndex(i => new { i.RunId, i.Epoch });
+        model.Entity<RunCheckpoint>().HasKey(c => c.RunId);
+        foreach (var child in new[] { typeof(MetricPoint), typeof(EpochImage), typeof(RunCheckpoint) })
+            model.Entity(child).HasOne(typeof(Run)).WithMany().HasForeignKey("RunId").OnDelete(DeleteBehavior.Cascade);
+    }
+}

@@ -1,0 +1,16 @@
+namespace VaeWeb.Server.Engine;
+
+/// <summary>Configuration section "Engine".</summary>
+public sealed class EngineOptions
+{
+    /// <summary>Shared secret workers present; empty = generate one at first start and keep it in data/worker-token.</summary>
+    public string WorkerToken { get; set; } = "";
+    /// <summary>Start a worker inside the server process (the default: one machine, CPU, no setup).</summary>
+    public bool EmbeddedWorker { get; set; } = true;
+    /// <summary>Datasets, the database and run folders; empty = the engine's default data folder.</summary>
+    public string DataDirectory { get; set; } = "";
+    /// <summary>SQLite database file; empty = vaeweb.db in the data folder.</summary>
+    public string Database { get; set; } = "";
+    /// <summary>Run folders of the embedded worker; empty = runs/ in the data folder.</summary>
+    public string RunsDirectory { get; set; } = "";
+}

@@ -1,0 +1,92 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.EntityFrameworkCore;
+using VaeWeb.Engine.Worker;
+using VaeWeb.Server.Data;
+using VaeWeb.Server.Runs;
+
+namespace VaeWeb.Server.Engine;
+
+/// <summary>Knows the connected workers and gives each idle one the oldest queued run.</summary>
+public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<EngineHub> hub, RunFeed feed, RunRecorder recorder, ILogger<RunDispatcher> log)
+{
+    sealed record WorkerState(string Name, long? RunId);
+    readonly Dictionary<string, WorkerState> _workers = [];
+    readonly SemaphoreSlim _gate = new(1, 1);
+
+    public int WorkerCount { get { lock (_workers) return _workers.Count; } }
+
+    public async Task WorkerReadyAsync(string connectionId, string name)
+    {
+        lock (_workers) _workers[connectionId] = new(name, null);
+        log.LogInformation("Worker {Worker} is ready ({ConnectionId})", name, connectionId);
+        await AssignAsync();
+    }
+
+    /// <summary>Hands queued runs to idle workers, oldest run first.</summary>
+    public async Task AssignAsync()
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            while (true)
+            {
+                KeyValuePair<string, WorkerState> idle;
+                lock (_workers) idle = _workers.FirstOrDefault(w => w.Value.RunId is null);
+                if (idle.Key is null) return;
+                await using var db = await dbs.CreateDbContextAsync();
+                var run = await db.Runs.Where(r => r.Status == RunStatus.Queued).OrderBy(r => r.Id).FirstOrDefaultAsync();
+                if (run is null) return;
+                run.Status = RunStatus.Running;
+                run.StartedAt = DateTime.UtcNow;
+                run.Worker = idle.Value.Name;
+                await db.SaveChangesAsync();
+                lock (_workers) _workers[idle.Key] = idle.Value with { RunId = run.Id };
+                log.LogInformation("Run {RunId} goes to worker {Worker}", run.Id, idle.Value.Name);
+                await hub.Clients.Client(idle.Key).SendAsync(WorkerProtocol.StartRun, run.Id, run.ConfigJson);
+                feed.Publish(new RunUpdate(run.Id, Status: RunStatus.Running));
+            }
+        }
+        finally { _gate.Release(); }
+    }
+
+    public bool IsRunning(string connectionId, long runId)
+    {
+        lock (_workers) return _workers.TryGetValue(connectionId, out var w) && w.RunId == runId;
+    }
+
+    public void RunEnded(string connectionId, long runId)
+    {
+        lock (_workers)
+            if (_workers.TryGetValue(connectionId, out var w) && w.RunId == runId) _workers[connectionId] = w with { RunId = null };
+    }
+
+    /// <summary>A worker that vanishes mid-run leaves its run interrupted, never "running" forever.</summary>
+    public async Task WorkerGoneAsync(string connectionId)
+    {
+        WorkerState? gone;
+        lock (_workers) _workers.Remove(connectionId, out gone);
+        if (gone?.RunId is { } runId)
+        {
+            log.LogWarning("Worker {Worker} disconnected during run {RunId}", gone.Name, runId);
+            await recorder.FinishAsync(runId, RunStatus.Interrupted, $"The worker '{gone.Name}' disconnected while training this run.");
+        }
+    }
+
+    /// <summary>Cancels a queued run at once, or asks its worker to stop a running one (it reports back when it has).</summary>
+    public async Task<bool> CancelAsync(long runId)
+    {
+        await using var db = await dbs.CreateDbContextAsync();
+        var run = await db.Runs.FindAsync(runId);
+        if (run is null) return false;
+        if (run.Status == RunStatus.Queued)
+        {
+            await recorder.FinishAsync(runId, RunStatus.Cancelled, null);
+            return true;
+        }
+        string? connection;
+        lock (_workers) connection = _workers.FirstOrDefault(w => w.Value.RunId == runId).Key;
+        if (connection is null) return false;
+        await hub.Clients.Client(connection).SendAsync(WorkerProtocol.CancelRun, runId);
+        return true;
+    }
+}

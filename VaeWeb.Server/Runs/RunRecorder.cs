@@ -1,0 +1,110 @@
+using Microsoft.EntityFrameworkCore;
+using VaeWeb.Engine.Training;
+using VaeWeb.Server.Data;
+
+namespace VaeWeb.Server.Runs;
+
+/// <summary>
+/// Persists what workers report and passes it on to <see cref="RunFeed"/>. Step metrics are buffered and written in
+/// batches (one transaction every half second at most), epochs, images and statuses at once.
+/// </summary>
+public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, ILogger<RunRecorder> log) : BackgroundService
+{
+    readonly List<MetricPoint> _pending = [];
+    readonly SemaphoreSlim _writeGate = new(1, 1);
+
+    public async Task RecordAsync(long runId, TrainingEvent e)
+    {
+        switch (e)
+        {
+            case StepReport s:
+                lock (_pending) _pending.AddRange(Points(runId, "step", s.Epoch, s.Step, s.Metrics));
+                break;
+            case EpochReport r:
+                lock (_pending)
+                {
+                    _pending.AddRange(Points(runId, "train", r.Epoch, r.Step, r.Train));
+                    _pending.AddRange(Points(runId, "test", r.Epoch, r.Step, r.Test));
+                }
+                await FlushAsync();
+                await using (var db = await dbs.CreateDbContextAsync())
+                {
+                    var run = await db.Runs.FindAsync(runId);
+                    if (run is null) return;
+                    run.EpochsDone = r.Epoch;
+                    run.Progress = (double)r.Epoch / r.Epochs;
+                    if (r.Test.TryGetValue(Metrics.Elbo, out var elbo) && (run.BestTestElbo is null || elbo > run.BestTestElbo)) run.BestTestElbo = elbo;
+                    await db.SaveChangesAsync();
+                }
+                break;
+            case EpochImages images:
+                await using (var db = await dbs.CreateDbContextAsync())
+                {
+                    db.Images.Add(ToEntity(runId, images.Epoch, "samples", images.Samples));
+                    db.Images.Add(ToEntity(runId, images.Epoch, "reconstructions", images.Reconstructions));
+                    await db.SaveChangesAsync();
+                }
+                break;
+        }
+        feed.Publish(new RunUpdate(runId, e));
+    }
+
+    public async Task SaveCheckpointAsync(long runId, int epoch, byte[] model)
+    {
+        await using var db = await dbs.CreateDbContextAsync();
+        var checkpoint = await db.Checkpoints.FindAsync(runId);
+        if (checkpoint is null) db.Checkpoints.Add(new RunCheckpoint { RunId = runId, Epoch = epoch, Model = model });
+        else (checkpoint.Epoch, checkpoint.Model) = (epoch, model);
+        await db.SaveChangesAsync();
+    }
+
+    /// <summary>Sets a run's final status after writing every metric still buffered.</summary>
+    public async Task FinishAsync(long runId, RunStatus status, string? error)
+    {
+        await FlushAsync();
+        await using (var db = await dbs.CreateDbContextAsync())
+        {
+            var run = await db.Runs.FindAsync(runId);
+            if (run is null) return;
+            run.Status = status;
+            run.Error = error;
+            run.FinishedAt = DateTime.UtcNow;
+            if (status == RunStatus.Completed) run.Progress = 1;
+            await db.SaveChangesAsync();
+        }
+        log.LogInformation("Run {RunId} ended: {Status} {Error}", runId, status, error);
+        feed.Publish(new RunUpdate(runId, Status: status, Error: error));
+    }
+
+    public async Task FlushAsync()
+    {
+        await _writeGate.WaitAsync();
+        try
+        {
+            MetricPoint[] batch;
+            lock (_pending) { batch = [.. _pending]; _pending.Clear(); }
+            if (batch.Length == 0) return;
+            await using var db = await dbs.CreateDbContextAsync();
+            db.Metrics.AddRange(batch);
+            await db.SaveChangesAsync();                                     // one transaction for the whole batch
+        }
+        catch (DbUpdateException e) { log.LogWarning(e, "Dropped a batch of metric points (their run was deleted?)"); }
+        finally { _writeGate.Release(); }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
+        try { while (await timer.WaitForNextTickAsync(stopping)) await FlushAsync(); }
+        catch (OperationCanceledException) { }
+        await FlushAsync();
+    }
+
+    static IEnumerable<MetricPoint> Points(long runId, string scope, int epoch, long step, IReadOnlyDictionary<string, double> metrics) =>
+        metrics.Select(m => new MetricPoint { RunId = runId, Scope = scope, Name = m.Key, Epoch = epoch, Step = step, Value = m.Value });
+
+    static EpochImage ToEntity(long runId, int epoch, string kind, ImageGrid grid) => new()
+    {
+        RunId = runId, Epoch = epoch, Kind = kind, Rows = grid.Rows, Cols = grid.Cols, Height = grid.Height, Width = grid.Width, Pixels = grid.Pixels,
+    };
+}

@@ -1,0 +1,79 @@
+using Microsoft.EntityFrameworkCore;
+using VaeWeb.Engine.Training;
+using VaeWeb.Server.Data;
+using VaeWeb.Server.Engine;
+
+namespace VaeWeb.Server.Runs;
+
+/// <summary>A run's recorded history, as a page needs it to draw everything up to now.</summary>
+public sealed record RunHistory(Run Run, RunConfig Config, IReadOnlyList<MetricPoint> Metrics, IReadOnlyList<EpochImage> Images);
+
+/// <summary>What pages and the HTTP API do with runs: submit (validated), list, read, cancel, delete.</summary>
+public sealed class RunService(IDbContextFactory<VaeWebDb> dbs, RunDispatcher dispatcher, RunRecorder recorder, RunFeed feed)
+{
+    /// <summary>Validates with the engine's own rules, queues the run and wakes an idle worker.</summary>
+    public async Task<Run> SubmitAsync(RunConfig config, string? name)
+    {
+        config.ThrowIfInvalid();
+        var run = new Run
+        {
+            Name = string.IsNullOrWhiteSpace(name) ? $"{config.Model} {config.Arch} {config.Dataset}".ToLowerInvariant() : name.Trim()[..Math.Min(name.Trim().Length, 100)],
+            ConfigJson = config.ToJson(),
+            Status = RunStatus.Queued,
+            CreatedAt = DateTime.UtcNow,
+        };
+        await using (var db = await dbs.CreateDbContextAsync())
+        {
+            db.Runs.Add(run);
+            await db.SaveChangesAsync();
+        }
+        feed.Publish(new RunUpdate(run.Id, Status: RunStatus.Queued));
+        await dispatcher.AssignAsync();
+        return run;
+    }
+
+    public async Task<List<Run>> ListAsync()
+    {
+        await using var db = await dbs.CreateDbContextAsync();
+        return await db.Runs.AsNoTracking().OrderByDescending(r => r.Id).ToListAsync();
+    }
+
+    public async Task<Run?> FindAsync(long id)
+    {
+        await using var db = await dbs.CreateDbContextAsync();
+        return await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.Id == id);
+    }
+
+    /// <summary>Everything recorded so far: one query for the metrics, one for the images.</summary>
+    public async Task<RunHistory?> HistoryAsync(long id)
+    {
+        await recorder.FlushAsync();                                         // points still buffered belong to the history
+        await using var db = await dbs.CreateDbContextAsync();
+        var run = await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.Id == id);
+        if (run is null) return null;
+        var metrics = await db.Metrics.AsNoTracking().Where(m => m.RunId == id).OrderBy(m => m.Id).ToListAsync();
+        var images = await db.Images.AsNoTracking().Where(i => i.RunId == id).OrderBy(i => i.Epoch).ToListAsync();
+        return new RunHistory(run, RunConfig.FromJson(run.ConfigJson), metrics, images);
+    }
+
+    /// <summary>Per-epoch test metrics of several runs, for the compare view.</summary>
+    public async Task<List<MetricPoint>> EpochMetricsAsync(IReadOnlyCollection<long> runIds)
+    {
+        await using var db = await dbs.CreateDbContextAsync();
+        return await db.Metrics.AsNoTracking().Where(m => runIds.Contains(m.RunId) && m.Scope != "step").OrderBy(m => m.Epoch).ToListAsync();
+    }
+
+    public Task<bool> CancelAsync(long id) => dispatcher.CancelAsync(id);
+
+    /// <summary>Deletes a run that is not training (cancel it first), with its metrics, images and checkpoint.</summary>
+    public async Task<bool> DeleteAsync(long id)
+    {
+        await using var db = await dbs.CreateDbContextAsync();
+        var run = await db.Runs.FindAsync(id);
+        if (run is null) return false;
+        if (run.Status == RunStatus.Running) throw new InvalidOperationException("Cancel the run before deleting it.");
+        db.Runs.Remove(run);
+        await db.SaveChangesAsync();
+        return true;
+    }
+}
