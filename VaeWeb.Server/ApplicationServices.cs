@@ -71,7 +71,7 @@ public static class ApplicationServices
         {
             run.Status = RunStatus.Interrupted;
             run.FinishedAt = DateTime.UtcNow;
-            run.Error = "The server stopped while this run was training. Its metrics and images up to the last report are kept; start a new run to train again.";
+            run.Error = RunDispatcher.ServerStopped;
         }
         await db.SaveChangesAsync();
         if (orphans.Count > 0) app.Logger.LogWarning("Marked {Count} runs left running by the previous server process as interrupted", orphans.Count);

@@ -7,11 +7,14 @@ using VaeWeb.Server.Runs;
 namespace VaeWeb.Server.Engine;
 
 /// <summary>Knows the connected workers and gives each idle one the oldest queued run.</summary>
-public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<EngineHub> hub, RunFeed feed, RunRecorder recorder, ILogger<RunDispatcher> log)
+public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<EngineHub> hub, RunFeed feed, RunRecorder recorder,
+    IHostApplicationLifetime lifetime, ILogger<RunDispatcher> log)
 {
     sealed record WorkerState(string Name, long? RunId);
     readonly Dictionary<string, WorkerState> _workers = [];
     readonly SemaphoreSlim _gate = new(1, 1);
+
+    public const string ServerStopped = "The server stopped while this run was training. Its metrics and images up to then are kept; start a new run to train again.";
 
     public int WorkerCount { get { lock (_workers) return _workers.Count; } }
 
@@ -68,7 +71,9 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
         if (gone?.RunId is { } runId)
         {
             log.LogWarning("Worker {Worker} disconnected during run {RunId}", gone.Name, runId);
-            await recorder.FinishAsync(runId, RunStatus.Interrupted, $"The worker '{gone.Name}' disconnected while training this run.");
+            await recorder.FinishAsync(runId, RunStatus.Interrupted, lifetime.ApplicationStopping.IsCancellationRequested
+                ? ServerStopped
+                : $"The worker '{gone.Name}' disconnected while training this run. Its metrics and images up to then are kept; start a new run to train again.");
         }
     }
 

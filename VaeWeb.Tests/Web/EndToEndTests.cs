@@ -1,0 +1,108 @@
+using Microsoft.Playwright;
+using VaeWeb.Server.Data;
+
+namespace VaeWeb.Tests.Web;
+
+/// <summary>A person's path through the app in real Chromium: configure, start, watch live, reload, restart the server.</summary>
+public class EndToEndTests(Browser browser) : IClassFixture<Browser>
+{
+    static Task<int> StepPoints(IPage page, long runId) =>
+        page.EvaluateAsync<int>($"() => document.getElementById('elbo-{runId}')?.data?.[0]?.x?.length ?? -1");
+
+    static async Task<int> WaitForPoints(IPage page, long runId, Func<int, bool> condition, string what)
+    {
+        for (int i = 0; i < 600; i++)
+        {
+            var n = await StepPoints(page, runId);
+            if (condition(n)) return n;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"Timed out waiting for {what}; the ELBO chart has {await StepPoints(page, runId)} step points.");
+    }
+
+    [Fact]
+    public async Task Start_a_run_from_the_form_watch_it_live_reload_mid_run_and_find_it_intact_after_a_restart()
+    {
+        string database;
+        long runId;
+        int finalPoints;
+        await using (var server = VaeWebServer.Start())
+        {
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(new Uri(server.Address, "/runs/new").ToString());
+            await page.GetByLabel("Name").FillAsync("e2e fc vae");
+            await page.GetByLabel("Epochs").FillAsync("2");
+            await page.GetByText("Advanced: train on a subset").ClickAsync();
+            // Enough images that the run is still training when the page reloads; few enough for seconds on 2 cores.
+            await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("30000");
+            await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("1000");
+            await Browser.Screenshot(page, "1-new-run-form");
+            await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
+
+            await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new"));
+            runId = long.Parse(page.Url.Split('/').Last());
+            var first = await WaitForPoints(page, runId, n => n > 0, "the first loss point");
+            var later = await WaitForPoints(page, runId, n => n > first, "more live loss points");
+            Assert.True(later > first);
+            await Browser.Screenshot(page, "2-run-live");
+
+            await page.ReloadAsync();
+            var afterReload = await WaitForPoints(page, runId, n => n >= later, "the history after a reload");
+            Assert.True(afterReload >= later, $"after reload the chart has {afterReload} points, before it had {later}");
+            await WaitForPoints(page, runId, n => n > afterReload, "live points after the reload");
+
+            await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 120_000 });
+            var samples = page.GetByTestId("samples-grid");
+            await Assertions.Expect(samples).ToHaveAttributeAsync("data-drawn", "100");
+            Assert.True(await CanvasHasInk(page, "samples-grid"), "the sample grid canvas is blank");
+            finalPoints = await StepPoints(page, runId);
+            await Browser.Screenshot(page, "3-run-completed");
+            database = server.Database;
+        }
+
+        await using (var restarted = VaeWebServer.Restart(database))
+        {
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(new Uri(restarted.Address, $"/runs/{runId}").ToString());
+            await Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync("completed");
+            Assert.Equal(finalPoints, await WaitForPoints(page, runId, n => n >= finalPoints, "the stored history"));
+            await Assertions.Expect(page.GetByTestId("samples-grid")).ToHaveAttributeAsync("data-drawn", "100");
+            Assert.True(await CanvasHasInk(page, "samples-grid"));
+            await Browser.Screenshot(page, "4-run-after-restart");
+
+            await page.GotoAsync(restarted.Address.ToString());
+            await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "e2e fc vae" })).ToBeVisibleAsync();
+            await Browser.Screenshot(page, "5-runs-table");
+        }
+    }
+
+    [Fact]
+    public async Task A_run_training_when_the_server_stops_is_shown_interrupted_after_the_restart()
+    {
+        string database;
+        long runId;
+        await using (var server = VaeWebServer.Start())
+        {
+            var runs = (VaeWeb.Server.Runs.RunService)server.Services.GetService(typeof(VaeWeb.Server.Runs.RunService))!;
+            var run = await runs.SubmitAsync(new VaeWeb.Engine.Training.RunConfig { Epochs = 50, TrainLimit = 20000 }, "long run");
+            runId = run.Id;
+            for (int i = 0; i < 100 && (await runs.FindAsync(runId))!.Status != RunStatus.Running; i++) await Task.Delay(100);
+            database = server.Database;
+        }
+        await using var restarted = VaeWebServer.Restart(database);
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(restarted.Address, $"/runs/{runId}").ToString());
+        await Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync("interrupted");
+        await Assertions.Expect(page.GetByTestId("run-error")).ToContainTextAsync("server stopped");
+        await Browser.Screenshot(page, "6-run-interrupted");
+    }
+
+    static Task<bool> CanvasHasInk(IPage page, string testId) => page.EvaluateAsync<bool>($$"""
+        () => {
+          const c = document.querySelector('[data-testid="{{testId}}"]');
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          for (let i = 0; i < d.length; i += 4) if (d[i] > 128) return true;
+          return false;
+        }
+        """);
+}
