@@ -8,7 +8,12 @@ static class WorkerCommand
 {
     public static Command Create()
     {
-        var server = new Option<Uri>("--server") { Description = "Base URL of the VaeWeb server, e.g. http://gpu-host-facing-server:5298/.", Required = true };
+        var server = new Option<string>("--server") { Description = "Base URL of the VaeWeb server, e.g. http://vaeweb-host:5298/.", Required = true };
+        server.Validators.Add(r =>
+        {
+            if (!Uri.TryCreate(r.GetValueOrDefault<string>(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                r.AddError($"--server must be an http(s) URL such as http://vaeweb-host:5298/ (got '{r.GetValueOrDefault<string>()}').");
+        });
         var token = new Option<string>("--token") { Description = "The server's worker token (its data/worker-token file, or Engine:WorkerToken).", Required = true };
         var runs = new Option<string>("--runs") { Description = "Folder for run folders and checkpoints on this machine.", DefaultValueFactory = _ => "runs" };
         var dataDir = CliOptions.DataDirectory();
@@ -19,7 +24,7 @@ static class WorkerCommand
         command.SetAction(async (parse, stopping) =>
         {
             TorchRuntime.EnsureInitialized();
-            await using var worker = new EngineWorker(parse.GetValue(server)!, parse.GetValue(token)!, parse.GetValue(runs)!, parse.GetValue(dataDir), Console.WriteLine);
+            await using var worker = new EngineWorker(new Uri(parse.GetValue(server)!), parse.GetValue(token)!, parse.GetValue(runs)!, parse.GetValue(dataDir), Console.WriteLine);
             try { await worker.RunAsync(stopping); }
             catch (OperationCanceledException) { }
             catch (UnauthorizedAccessException e) { return CliOptions.Fail(e.Message); }

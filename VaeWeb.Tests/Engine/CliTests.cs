@@ -24,6 +24,8 @@ public class CliTests
     [InlineData("Cannot parse argument 'abc' for option '--epochs'", "train", "--epochs", "abc")]
     [InlineData("Unknown dataset 'svhm'", "data", "svhm")]
     [InlineData("does not exist", "evaluate", "/nonexistent/run")]
+    [InlineData("--server must be an http(s) URL", "worker", "--server", "localhost", "--token", "t")]
+    [InlineData("Option '--token' is required", "worker", "--server", "http://localhost:5298/")]
     public void Bad_arguments_give_a_clear_error_and_a_nonzero_exit(string message, params string[] args)
     {
         var (exitCode, output) = Engine(args);

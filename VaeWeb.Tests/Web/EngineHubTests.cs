@@ -103,5 +103,37 @@ public class EngineHubTests
         Assert.Contains("flaky worker", run.Error);
     }
 
+    [Fact]
+    public async Task The_engine_cli_worker_process_trains_a_run_for_a_server_it_reaches_over_the_network()
+    {
+        await using var server = VaeWebServer.Start(embeddedWorker: false);
+        using var http = server.CreateClient();
+        var submitted = await http.PostAsJsonAsync("/api/runs", new { config = new { epochs = 1, trainLimit = 2000, testLimit = 200, hidden = new[] { 100 } } });
+        var runId = (await submitted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "VaeWeb.Engine.dll"), "worker", "--server", server.Address.ToString(),
+                     "--token", VaeWebServer.Token, "--runs", Directory.CreateTempSubdirectory("vaeweb-worker-").FullName })
+            start.ArgumentList.Add(a);
+        using var worker = System.Diagnostics.Process.Start(start)!;
+        var output = new System.Text.StringBuilder();
+        worker.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        worker.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        worker.BeginOutputReadLine();
+        worker.BeginErrorReadLine();
+        try
+        {
+            var runs = server.Services.GetRequiredService<RunService>();
+            for (int i = 0; i < 600 && !worker.HasExited && (await runs.FindAsync(runId))!.Status is RunStatus.Queued or RunStatus.Running; i++)
+                await Task.Delay(100);
+            var history = await runs.HistoryAsync(runId);
+            lock (output) Assert.True(history!.Run.Status == RunStatus.Completed, $"run is {history.Run.Status}; worker said:\n{output}");
+            Assert.NotEmpty(history.Metrics);
+            Assert.Equal(2, history.Images.Count);
+            Assert.Equal(Environment.MachineName, history.Run.Worker);
+        }
+        finally { worker.Kill(entireProcessTree: true); }
+    }
+
     static string Json(TrainingEvent e) => JsonSerializer.Serialize(e, RunConfig.Json);
 }
