@@ -16,8 +16,9 @@ namespace VaeWeb.Engine.Cli;
 static class BenchCommand
 {
     /// <summary>One model's median over the rounds; <paramref name="RoundImagesPerSecond"/> keeps every round for judging the noise.</summary>
+    /// <summary><paramref name="MemoryGrowthMb"/>: the largest growth of the process's resident memory over one round's timed steps (a leak shows here).</summary>
     public sealed record ModelResult(string Name, int Batch, double ImagesPerSecond, double MflopPerImage, double Gflops, double FractionOfPeak,
-        double[] RoundImagesPerSecond);
+        double[] RoundImagesPerSecond, double MemoryGrowthMb);
     public sealed record BenchResult(double PeakGflops, int Threads, IReadOnlyList<ModelResult> Models, double SpeedupOverPlainLoop);
 
     public static Command Create()
@@ -59,6 +60,7 @@ static class BenchCommand
             ("FC VAE, plain TorchSharp loop (reference)", () => new Vae(), m => PlainStep(m, config)),
         };
         var perSecond = models.Select(_ => new List<double>()).ToArray();
+        var growth = new double[models.Length];
         var flops = new long[models.Length];
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new RemainingTimeColumn()).Start(context =>
         {
@@ -71,7 +73,9 @@ static class BenchCommand
                     using var model = models[i].Create();
                     var step = models[i].MakeStep(model);
                     Time(step, images, batch, 20);                           // warm-up: allocator, caches
+                    var before = ResidentMegabytes();
                     perSecond[i].Add(steps * batch / Time(step, images, batch, steps));
+                    growth[i] = Math.Max(growth[i], ResidentMegabytes() - before);
                     flops[i] = model.TrainingFlopsPerImage;
                     task.Increment(1);
                 }
@@ -80,9 +84,15 @@ static class BenchCommand
         {
             var median = perSecond[i].Order().ElementAt(rounds / 2);
             var gflops = median * flops[i] / 1e9;
-            return new ModelResult(m.Name, batch, median, flops[i] / 1e6, gflops, gflops / peak, [.. perSecond[i]]);
+            return new ModelResult(m.Name, batch, median, flops[i] / 1e6, gflops, gflops / peak, [.. perSecond[i]], growth[i]);
         }).ToList();
         return new BenchResult(peak, get_num_threads(), results, results[0].ImagesPerSecond / results[2].ImagesPerSecond);
+    }
+
+    static double ResidentMegabytes()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.WorkingSet64 / 1048576.0;
     }
 
     static Action<Tensor> EngineStep(VariationalAutoencoder model, RunConfig config)
@@ -143,9 +153,9 @@ static class BenchCommand
 
     static void Print(BenchResult r)
     {
-        var table = new Table().AddColumns("model", "batch", "images/s", "MFLOP/image", "GFLOP/s", "% of peak");
+        var table = new Table().AddColumns("model", "batch", "images/s", "MFLOP/image", "GFLOP/s", "% of peak", "memory growth");
         foreach (var m in r.Models)
-            table.AddRow(m.Name, $"{m.Batch}", $"{m.ImagesPerSecond:N0}", $"{m.MflopPerImage:F2}", $"{m.Gflops:F1}", $"{m.FractionOfPeak:P1}");
+            table.AddRow(m.Name, $"{m.Batch}", $"{m.ImagesPerSecond:N0}", $"{m.MflopPerImage:F2}", $"{m.Gflops:F1}", $"{m.FractionOfPeak:P1}", $"{m.MemoryGrowthMb:F0} MB");
         table.Caption($"fp32 matmul peak measured in this run: {r.PeakGflops:F1} GFLOP/s on {r.Threads} threads; engine step vs plain loop: {r.SpeedupOverPlainLoop:F2}x");
         AnsiConsole.Write(table);
     }

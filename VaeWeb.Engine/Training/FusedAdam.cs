@@ -32,15 +32,15 @@ public sealed class FusedAdam : IDisposable
     }
 
     /// <summary>
-    /// Drops the gradients (PyTorch's set_to_none): backward then hands its fresh gradient tensors over as they are,
-    /// instead of adding them into zeroed ones, which saves two passes over every weight per step.
+    /// Zeroes the gradients in place. Keeping the buffers (rather than PyTorch's set_to_none) means backward writes into
+    /// memory that is already mapped, instead of 5 MB of fresh pages every step; `bench` measured it no slower.
     /// </summary>
     public void zero_grad()
     {
         foreach (var p in _parameters)
         {
             using var grad = p.grad;
-            if (grad is not null) p.grad = null;
+            grad?.zero_();
         }
     }
 
@@ -56,7 +56,8 @@ public sealed class FusedAdam : IDisposable
         // competing with them made the step slower, not faster (measured with `bench`).
         for (int i = 0; i < _parameters.Length; i++)
         {
-            var grad = _parameters[i].grad;
+            // Every .grad read makes a new handle on the native tensor: dispose it, or each step keeps a gradient alive.
+            using var grad = _parameters[i].grad;
             if (grad is null) continue;
             if (!grad.is_contiguous()) throw new InvalidOperationException("FusedAdam needs contiguous gradients.");
             int length = checked((int)grad.numel());
