@@ -21,7 +21,8 @@ var config = new RunConfig { Epochs = 1, TrainLimit = 30_000, TestLimit = 1_000 
 TorchRuntime.EnsureInitialized();
 var (train, test) = Datasets.Load(config.Dataset);
 var folder = Directory.CreateTempSubdirectory("vaeweb-bench-").FullName;
-await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+// Any type of the server's assembly names the app to start; `Program` here would be this benchmark itself.
+await using var app = new WebApplicationFactory<VaeWeb.Server.DataFolder>().WithWebHostBuilder(web =>
 {
     web.UseSetting("Engine:Database", Path.Combine(folder, "bench.db"));
     web.UseSetting("Engine:RunsDirectory", Path.Combine(folder, "runs"));
@@ -48,6 +49,8 @@ await using var browser = await playwright.Chromium.LaunchAsync(new()
 var firstPoint = new List<double>();
 var engineAlone = new List<double>();
 var webWithPage = new List<double>();
+var webNoPage = new List<double>();
+var runs = app.Services.GetRequiredService<RunService>();
 for (int round = 1; round <= rounds; round++)
 {
     // A: the engine alone, as `train` runs it.
@@ -75,7 +78,12 @@ for (int round = 1; round <= rounds; round++)
     var runId = long.Parse(page.Url.Split('/').Last());
     webWithPage.Add(epochReports[runId].ImagesPerSecond);
     await page.CloseAsync();
-    Console.WriteLine($"round {round}: engine alone {engineAlone[^1]:N0} img/s · web with page open {webWithPage[^1]:N0} img/s · Start → first point {firstPoint[^1]:N0} ms");
+
+    // C: the same config through the web app and its worker, with no page open: what the server itself costs.
+    var run = await runs.SubmitAsync(config, "no page");
+    while ((await runs.FindAsync(run.Id))!.Status is VaeWeb.Server.Data.RunStatus.Queued or VaeWeb.Server.Data.RunStatus.Running) await Task.Delay(50);
+    webNoPage.Add(epochReports[run.Id].ImagesPerSecond);
+    Console.WriteLine($"round {round}: engine alone {engineAlone[^1]:N0} img/s · web with page open {webWithPage[^1]:N0} img/s · web, no page {webNoPage[^1]:N0} img/s · Start → first point {firstPoint[^1]:N0} ms");
 }
 
 static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
@@ -84,7 +92,8 @@ Console.WriteLine($"config: FC VAE 784-500-500-50, batch {config.BatchSize}, {co
 Console.WriteLine($"Start → first loss point on the page: {Median(firstPoint):N0} ms (min {firstPoint.Min():N0}, max {firstPoint.Max():N0})");
 Console.WriteLine($"training throughput, engine alone: {Median(engineAlone):N0} images/s");
 Console.WriteLine($"training throughput, web app with the page open: {Median(webWithPage):N0} images/s");
-Console.WriteLine($"ratio web/engine: {Median(webWithPage) / Median(engineAlone):F3}");
+Console.WriteLine($"training throughput, web app with no page open: {Median(webNoPage):N0} images/s");
+Console.WriteLine($"ratio web with page / engine alone: {Median(webWithPage) / Median(engineAlone):F3}; web without page / engine alone: {Median(webNoPage) / Median(engineAlone):F3}");
 train.Dispose();
 test.Dispose();
 

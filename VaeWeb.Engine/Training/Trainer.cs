@@ -21,14 +21,20 @@ public static class Trainer
     public static TrainingResult Run(RunConfig config, string? outputDirectory = null, Action<TrainingEvent>? onEvent = null,
         string? dataDirectory = null, CancellationToken cancellationToken = default)
     {
+        using var data = new DatasetCache(dataDirectory);
+        return Run(config, data, outputDirectory, onEvent, cancellationToken);
+    }
+
+    /// <summary>Trains on the config's dataset from <paramref name="data"/>, which keeps it loaded for the next run.</summary>
+    public static TrainingResult Run(RunConfig config, DatasetCache data, string? outputDirectory = null, Action<TrainingEvent>? onEvent = null,
+        CancellationToken cancellationToken = default)
+    {
         config.ThrowIfInvalid();
         TorchRuntime.EnsureInitialized();
-        var (train, test) = Datasets.Load(config.Dataset, dataDirectory);
-        using (train)
-        using (test)
-        using (var trainSubset = train.Take(config.TrainLimit))
-        using (var testSubset = test.Take(config.TestLimit))
-            return Run(config, trainSubset, testSubset, outputDirectory, onEvent, cancellationToken);
+        var (train, test) = data.Get(config.Dataset);
+        using var trainSubset = train.Take(config.TrainLimit);
+        using var testSubset = test.Take(config.TestLimit);
+        return Run(config, trainSubset, testSubset, outputDirectory, onEvent, cancellationToken);
     }
 
     /// <summary>Trains on data already in memory (tests and benchmarks pass their own subsets).</summary>
@@ -73,7 +79,8 @@ public static class Trainer
                     (r, k) = elboStep.Step(train.Images.index_select(0, order.narrow(0, start, size)));
                 epochRec += r; epochKl += k; windowRec += r; windowKl += k; windowImages += size;
                 step++;
-                if (step % reportEvery == 0 || start + config.BatchSize >= n)
+                // Step 1 too: a watcher sees the first loss as soon as it exists.
+                if (step == 1 || step % reportEvery == 0 || start + config.BatchSize >= n)
                 {
                     var elapsed = clock.Elapsed;
                     Report(new StepReport(epoch, step, totalSteps, Metrics.Losses(windowRec / windowImages, windowKl / windowImages),

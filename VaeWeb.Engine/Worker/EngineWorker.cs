@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.SignalR.Client;
+using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Training;
 
 namespace VaeWeb.Engine.Worker;
@@ -18,6 +19,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     // One sender, in order: training events must reach the server in the order they happened.
     readonly Channel<Func<Task>> _outbox = Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     CancellationTokenSource? _currentRun;
+    readonly DatasetCache _datasets = new(dataDirectory);
 
     public string Name { get; init; } = Environment.MachineName;
 
@@ -65,7 +67,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
             var config = RunConfig.FromJson(configJson);
             var folder = Path.Combine(runsDirectory, $"run-{runId}");
             log($"run {runId}: training {config.Model} {config.Arch} on {config.Dataset}");
-            Trainer.Run(config, folder, e =>
+            Trainer.Run(config, _datasets, folder, e =>
             {
                 var json = JsonSerializer.Serialize(e, RunConfig.Json);
                 Send(() => _connection.SendAsync(WorkerProtocol.Report, runId, json));
@@ -74,7 +76,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
                     var bytes = File.ReadAllBytes(saved.Path);
                     Send(() => _connection.SendAsync(WorkerProtocol.SaveCheckpoint, runId, saved.Epoch, bytes));
                 }
-            }, dataDirectory, cancel.Token);
+            }, cancel.Token);
         }
         catch (OperationCanceledException) { outcome = "cancelled"; }
         catch (Exception e)
@@ -96,6 +98,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         _currentRun?.Cancel();
         _outbox.Writer.TryComplete();
         await _connection.DisposeAsync();
+        _datasets.Dispose();
     }
 
     /// <summary>A worker outlives server restarts: keep reconnecting, at most every 10 seconds.</summary>

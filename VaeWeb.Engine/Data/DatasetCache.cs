@@ -1,0 +1,25 @@
+namespace VaeWeb.Engine.Data;
+
+/// <summary>
+/// Datasets loaded once and kept: a worker that trains run after run should not read and convert 55 MB before each.
+/// The cache owns the sets; callers take views (<see cref="ImageSet.Take"/>) and dispose those.
+/// </summary>
+public sealed class DatasetCache(string? dataDirectory = null) : IDisposable
+{
+    readonly Dictionary<string, (ImageSet Train, ImageSet Test)> _loaded = [];
+
+    public (ImageSet Train, ImageSet Test) Get(string name)
+    {
+        lock (_loaded)
+        {
+            if (!_loaded.TryGetValue(name, out var sets)) _loaded[name] = sets = Datasets.Load(name, dataDirectory);
+            return sets;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_loaded)
+            foreach (var (train, test) in _loaded.Values) { train.Dispose(); test.Dispose(); }
+    }
+}
