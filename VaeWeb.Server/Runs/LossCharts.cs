@@ -30,7 +30,7 @@ public sealed class LossCharts
     public static Layout Layout(string title, string yTitle, string xTitle = "step") => new()
     {
         Title = new Title { Text = title },
-        XAxis = [new XAxis { Title = new Plotly.Blazor.LayoutLib.XAxisLib.Title { Text = xTitle } }],
+        XAxis = [new XAxis { Title = new Plotly.Blazor.LayoutLib.XAxisLib.Title { Text = xTitle }, DTick = xTitle == "epoch" ? 1 : null }],
         YAxis = [new YAxis { Title = new Plotly.Blazor.LayoutLib.YAxisLib.Title { Text = yTitle } }],
         Height = 340,
         Margin = new Margin { T = 40, B = 40, L = 60, R = 10 },

@@ -97,6 +97,38 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         await Browser.Screenshot(page, "6-run-interrupted");
     }
 
+    [Fact]
+    public async Task Runs_are_compared_from_the_table_and_deleted_after_confirmation()
+    {
+        await using var server = VaeWebServer.Start();
+        var runs = (VaeWeb.Server.Runs.RunService)server.Services.GetService(typeof(VaeWeb.Server.Runs.RunService))!;
+        var tiny = new VaeWeb.Engine.Training.RunConfig { Epochs = 2, TrainLimit = 1000, TestLimit = 200, Hidden = [100] };
+        var first = await runs.SubmitAsync(tiny, "first tiny run");
+        var second = await runs.SubmitAsync(tiny with { Latent = 5 }, "second tiny run");
+        for (int i = 0; i < 300 && (await runs.FindAsync(second.Id))!.Status != RunStatus.Completed; i++) await Task.Delay(100);
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(server.Address.ToString());
+        await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "first tiny run" }).GetByRole(AriaRole.Checkbox).CheckAsync();
+        await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "second tiny run" }).GetByRole(AriaRole.Checkbox).CheckAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Compare selected" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("/compare?runs="));
+        await page.WaitForFunctionAsync("() => document.getElementById('compare-chart')?.data?.length === 4");
+        var testPoints = await page.EvaluateAsync<int[]>("() => document.getElementById('compare-chart').data.map(t => t.x.length)");
+        Assert.Equal([2, 2, 2, 2], testPoints);                                // two runs × (test, train) × two epochs
+        await Browser.Screenshot(page, "7-compare");
+
+        await page.GotoAsync(server.Address.ToString());
+        await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "first tiny run" }).GetByRole(AriaRole.Button, new() { Name = "Delete run" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Keep", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "first tiny run" })).ToBeVisibleAsync();
+        await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "first tiny run" }).GetByRole(AriaRole.Button, new() { Name = "Delete run" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "first tiny run" })).ToHaveCountAsync(0);
+        Assert.Null(await runs.FindAsync(first.Id));
+        Assert.NotNull(await runs.FindAsync(second.Id));
+    }
+
     static Task<bool> CanvasHasInk(IPage page, string testId) => page.EvaluateAsync<bool>($$"""
         () => {
           const c = document.querySelector('[data-testid="{{testId}}"]');
