@@ -38,7 +38,7 @@ public static class ApplicationServices
         services.AddSingleton(sp => WorkerToken.LoadOrCreate(sp.GetRequiredService<IOptions<EngineOptions>>().Value, sp.GetRequiredService<DataFolder>().Root));
         services.AddDbContextFactory<VaeWebDb>((sp, db) => db.UseSqlite($"Data Source={sp.GetRequiredService<DataFolder>().Database}"));
 
-        services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, WorkerAuthenticationHandler>(WorkerAuthenticationHandler.Scheme, null);
+        services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, WorkerAuthenticationHandler>(WorkerAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
         // Image grids and checkpoints travel over the hub: well past SignalR's 32 KB default message size.
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024 * 1024);

@@ -13,6 +13,12 @@ public abstract class VariationalAutoencoder(string name, int latent) : nn.Modul
 {
     public int Latent { get; } = latent;
 
+    /// <summary>
+    /// Where forward draws its reparameterization noise; null means torch's global generator. A trainer gives each run
+    /// its own, so that two runs in one process (the embedded engine, parallel tests) never share a random stream.
+    /// </summary>
+    public Generator? Noise { get; set; }
+
     /// <summary>x: [B, 784] in [0, 1] → mean and log-variance of the diagonal Gaussian q(z|x), each [B, Latent].</summary>
     public abstract (Tensor Mu, Tensor LogVar) encode(Tensor x);
 
@@ -33,7 +39,7 @@ public abstract class VariationalAutoencoder(string name, int latent) : nn.Modul
     public override (Tensor Logits, Tensor Mu, Tensor LogVar) forward(Tensor x)
     {
         var (mu, logVar) = encode(x);
-        return (decode(reparameterize(mu, logVar)), mu, logVar);
+        return (decode(reparameterize(mu, logVar, Noise)), mu, logVar);
     }
 
     /// <summary>

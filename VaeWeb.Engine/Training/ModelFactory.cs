@@ -1,11 +1,27 @@
 using VaeWeb.Engine.Models;
+using static TorchSharp.torch;
 
 namespace VaeWeb.Engine.Training;
 
 public static class ModelFactory
 {
-    /// <summary>A freshly initialized model for the config (initialization draws from the global seed).</summary>
-    public static VariationalAutoencoder Create(RunConfig config) => (config.Model, config.Arch) switch
+    /// <summary>
+    /// Initialization draws from torch's global generator (TorchSharp's layers take no generator), so seeding and
+    /// building happen under one lock: a run started at the same moment cannot draw numbers out of the middle.
+    /// </summary>
+    static readonly Lock GlobalGenerator = new();
+
+    /// <summary>A freshly initialized model for the config, its weights determined by config.Seed.</summary>
+    public static VariationalAutoencoder Create(RunConfig config)
+    {
+        lock (GlobalGenerator)
+        {
+            manual_seed(config.Seed);
+            return Build(config);
+        }
+    }
+
+    static VariationalAutoencoder Build(RunConfig config) => (config.Model, config.Arch) switch
     {
         (ModelKind.Vae, Architecture.Fc) => new Vae(784, config.Latent, config.Hidden),
         (ModelKind.Vae, Architecture.Conv) => new ConvVae(config.Latent),

@@ -51,9 +51,9 @@ public static class Trainer
         }
         folder?.WriteConfig(config);
 
-        manual_seed(config.Seed);
-        var generator = new Generator((ulong)config.Seed);                  // shuffling and binarization
+        var generator = new Generator((ulong)config.Seed);                  // shuffling, binarization, reparameterization
         using var model = ModelFactory.Create(config);
+        model.Noise = generator;
         using var elboStep = new ElboStep(model, config, generator);
 
         long n = train.Count, stepsPerEpoch = (n + config.BatchSize - 1) / config.BatchSize;

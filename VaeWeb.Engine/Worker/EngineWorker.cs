@@ -19,6 +19,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     // One sender, in order: training events must reach the server in the order they happened.
     readonly Channel<Func<Task>> _outbox = Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     CancellationTokenSource? _currentRun;
+    Task _training = Task.CompletedTask;                                    // awaited on dispose: the run uses the dataset tensors
     readonly DatasetCache _datasets = new(dataDirectory);
 
     public string Name { get; init; } = Environment.MachineName;
@@ -26,7 +27,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     /// <summary>Connects (retrying until the server is up), then works until <paramref name="stopping"/> fires.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _ = Task.Run(() => Train(runId, configJson)); });
+        _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _training = Task.Run(() => Train(runId, configJson)); });
         _connection.On<long>(WorkerProtocol.CancelRun, runId => _currentRun?.Cancel());
         _connection.Reconnected += async _ => { if (_currentRun is null) await _connection.InvokeAsync(WorkerProtocol.Ready, Name); };
 
@@ -95,7 +96,10 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
 
     public async ValueTask DisposeAsync()
     {
-        _currentRun?.Cancel();
+        // Stop the run and wait for its current step to end before the datasets it reads from are freed: native
+        // memory used after it is freed crashes the whole process, not just the run.
+        try { _currentRun?.Cancel(); } catch (ObjectDisposedException) { }
+        await _training;
         _outbox.Writer.TryComplete();
         await _connection.DisposeAsync();
         _datasets.Dispose();

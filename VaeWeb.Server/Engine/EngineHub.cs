@@ -11,7 +11,7 @@ namespace VaeWeb.Server.Engine;
 /// Where training workers connect (see <see cref="VaeWeb.Engine.Worker.WorkerProtocol"/>). Only clients presenting the
 /// worker token get in; a worker may only report on the run it was given.
 /// </summary>
-[Authorize(AuthenticationSchemes = WorkerAuthenticationHandler.Scheme, Roles = WorkerAuthenticationHandler.Role)]
+[Authorize(AuthenticationSchemes = WorkerAuthenticationHandler.SchemeName, Roles = WorkerAuthenticationHandler.Role)]
 public sealed class EngineHub(RunDispatcher dispatcher, RunRecorder recorder) : Hub
 {
     public Task Ready(string workerName) => dispatcher.WorkerReadyAsync(Context.ConnectionId, workerName);

@@ -36,7 +36,7 @@ public sealed class WorkerToken(string value)
 public sealed class WorkerAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, WorkerToken token)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
-    public const string Scheme = "WorkerToken", Role = "worker";
+    public const string SchemeName = "WorkerToken", Role = "worker";
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -45,7 +45,7 @@ public sealed class WorkerAuthenticationHandler(IOptionsMonitor<AuthenticationSc
             : Request.Query["access_token"].FirstOrDefault();
         if (presented is null) return Task.FromResult(AuthenticateResult.NoResult());
         if (!token.Matches(presented)) return Task.FromResult(AuthenticateResult.Fail("Invalid worker token."));
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "worker"), new Claim(ClaimTypes.Role, Role)], Scheme);
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Scheme)));
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "worker"), new Claim(ClaimTypes.Role, Role)], SchemeName);
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
     }
 }

@@ -31,9 +31,10 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
             var page = await browser.NewPageAsync();
             await page.GotoAsync(new Uri(server.Address, "/runs/new").ToString());
             await page.GetByLabel("Name").FillAsync("e2e fc vae");
-            await page.GetByLabel("Epochs").FillAsync("2");
+            // Four epochs of 30,000 images: long enough (≈15 s alone, more under a parallel test load) that the run is
+            // still training after the page reloads, so the test can see live points arrive on the reloaded page.
+            await page.GetByLabel("Epochs").FillAsync("4");
             await page.GetByText("Advanced: train on a subset").ClickAsync();
-            // Enough images that the run is still training when the page reloads; few enough for seconds on 2 cores.
             await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("30000");
             await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("1000");
             await Browser.Screenshot(page, "1-new-run-form");
