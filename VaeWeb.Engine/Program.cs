@@ -9,6 +9,7 @@ var root = new RootCommand("VaeWeb engine: train and evaluate variational auto-e
     EvaluateCommand.Create(),
     DataCommand.Create(),
     BenchCommand.Create(),
+    ReproduceCommand.Create(),
     WorkerCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

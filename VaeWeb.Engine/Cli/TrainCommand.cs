@@ -10,7 +10,16 @@ static class TrainCommand
     public static Command Create()
     {
         var defaults = new RunConfig();
-        var model = new Option<ModelKind>("--model") { HelpName = "vae", Description = "Model to train.", DefaultValueFactory = _ => defaults.Model };
+        var model = new Option<ModelKind>("--model") { HelpName = "vae|cvae|m2|m1-m2", Description = "Model to train.", DefaultValueFactory = _ => defaults.Model,
+            // The kebab-case names config.json uses ("m1-m2"), as well as the enum's own.
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Single().Value;
+                if (Enum.TryParse<ModelKind>(text.Replace("-", "").Replace("+", ""), ignoreCase: true, out var kind)) return kind;
+                r.AddError($"Unknown model '{text}'. Use one of: vae, cvae, m2, m1-m2.");
+                return default;
+            },
+        };
         var arch = new Option<Architecture>("--arch") { HelpName = "fc|conv", Description = "fc (fully connected, 784-500-500-z) or conv (convolutional).", DefaultValueFactory = _ => defaults.Arch };
         var dataset = new Option<string>("--dataset") { Description = $"One of: {string.Join(", ", Datasets.Names)}.", DefaultValueFactory = _ => defaults.Dataset };
         var latent = new Option<int>("--latent") { Description = "Size of the latent z.", DefaultValueFactory = _ => defaults.Latent };
@@ -22,12 +31,19 @@ static class TrainCommand
         var binarize = new Option<Binarization>("--binarize") { HelpName = "dynamic|none", Description = "dynamic: resample binary pixels every step (the MNIST benchmark); none: grey levels as BCE targets.", DefaultValueFactory = _ => defaults.Binarize };
         var trainLimit = new Option<int>("--train-limit") { Description = "Train on the first N images only (0 = all)." };
         var testLimit = new Option<int>("--test-limit") { Description = "Evaluate on the first N test images only (0 = all)." };
+        var labels = new Option<int>("--labels") { Description = "M2, M1+M2: labeled training images, balanced over classes (0 = all).", DefaultValueFactory = _ => defaults.Labels };
+        var split = new Option<ValidationSplit>("--split") { HelpName = "poster|kingma", Description = "M2, M1+M2: 55,000/5,000 (poster) or 50,000/10,000 (kingma) training/validation images.", DefaultValueFactory = _ => defaults.Split };
+        var alpha = new Option<double>("--alpha") { Description = "M2, M1+M2: weight of the labeled classification loss (0 = 0.1·N/N_labeled, equation 9's balance)." };
+        var learnedPrior = new Option<bool>("--learned-prior") { Description = "CVAE: learn a Gaussian p(z|y) per class instead of N(0, I)." };
+        var m1Epochs = new Option<int>("--m1-epochs") { Description = "M1+M2: epochs of M1 before M2 trains on its features.", DefaultValueFactory = _ => defaults.M1Epochs };
+        var maxMinutes = new Option<double>("--max-minutes") { Description = "Stop after the epoch that ends past this many minutes (0 = no limit)." };
         var output = new Option<string?>("--output", "-o") { Description = "Run folder for config.json, metrics.jsonl, model.pt and samples (default: runs/<time>-<model>-<arch>)." };
         var dataDir = CliOptions.DataDirectory();
 
         var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
         {
-            model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit, output, dataDir,
+            model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit,
+            labels, split, alpha, learnedPrior, m1Epochs, maxMinutes, output, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -37,6 +53,8 @@ static class TrainCommand
                 Latent = parse.GetValue(latent), Hidden = parse.GetValue(hidden)!, Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed),
                 Binarize = parse.GetValue(binarize), TrainLimit = parse.GetValue(trainLimit), TestLimit = parse.GetValue(testLimit),
+                Labels = parse.GetValue(labels), Split = parse.GetValue(split), Alpha = parse.GetValue(alpha),
+                LearnedPrior = parse.GetValue(learnedPrior), M1Epochs = parse.GetValue(m1Epochs), MaxMinutes = parse.GetValue(maxMinutes),
             };
             if (config.Validate() is { Count: > 0 } errors)
                 return CliOptions.Fail(string.Join(Environment.NewLine, errors.Select(e => e.Message)), CliOptions.UsageError);
@@ -47,7 +65,8 @@ static class TrainCommand
         return command;
     }
 
-    static async Task<int> Train(RunConfig config, string folder, string? dataDirectory, CancellationToken cancellationToken)
+    /// <summary>Trains with a progress bar and prints the per-epoch table; used by `train` and `reproduce`.</summary>
+    public static async Task<int> Train(RunConfig config, string folder, string? dataDirectory, CancellationToken cancellationToken)
     {
         AnsiConsole.MarkupLineInterpolated($"Training [bold]{config.Model} ({config.Arch})[/] on {config.Dataset} for {config.Epochs} epochs → {Path.GetFullPath(folder)}");
         TrainingResult? result = null;
@@ -67,7 +86,10 @@ static class TrainCommand
                             case StepReport s:
                                 task.MaxValue = s.TotalSteps;
                                 task.Value = s.Step;
-                                task.Description = $"epoch {s.Epoch}/{config.Epochs} · {s.ImagesPerSecond,7:N0} img/s · ELBO {s.Metrics[Metrics.Elbo],8:F2}";
+                                var (name, value) = s.Metrics.First();
+                                task.Description = s.Epoch == 0
+                                    ? $"M1 · {s.ImagesPerSecond,7:N0} img/s · {name} {value,8:F2}"
+                                    : $"epoch {s.Epoch}/{config.Epochs} · {s.ImagesPerSecond,7:N0} img/s · {name} {value,8:F2}";
                                 break;
                             case EpochReport r:
                                 epochLines.Add(r);
@@ -86,15 +108,29 @@ static class TrainCommand
             return CliOptions.Fail(e.Message);
         }
 
-        var table = new Table().AddColumns("epoch", "train ELBO", "test ELBO", "test KL", "seconds", "img/s");
-        foreach (var r in epochLines)
-            table.AddRow($"{r.Epoch}", $"{r.Train[Metrics.Elbo]:F2}", $"{r.Test[Metrics.Elbo]:F2}", $"{r.Test[Metrics.Kl]:F2}",
-                $"{r.EpochDuration.TotalSeconds:F1}", $"{r.ImagesPerSecond:N0}");
-        AnsiConsole.Write(table);
         var run = new RunFolder(folder);
-        // Plain Console on purpose: this line is what scripts grep for.
-        Console.WriteLine($"test ELBO: {result!.FinalTest[Metrics.Elbo]:F2} nats after {config.Epochs} epochs in {result.Duration.TotalSeconds:F1} s");
-        Console.WriteLine($"samples: {run.SamplesFile(config.Epochs)}");
+        var epochsDone = epochLines.Count;
+        // Plain Console on purpose: the last lines are what scripts grep for.
+        if (config.IsSemiSupervised)
+        {
+            var table = new Table().AddColumns("epoch", "labeled −L", "unlabeled −U", "validation error %", "test error %", "seconds", "img/s");
+            foreach (var r in epochLines)
+                table.AddRow($"{r.Epoch}", $"{-r.Train[Metrics.Labeled]:F2}", $"{-r.Train[Metrics.Unlabeled]:F2}", $"{r.Validation![Metrics.Error]:F2}",
+                    $"{r.Test[Metrics.Error]:F2}", $"{r.EpochDuration.TotalSeconds:F1}", $"{r.ImagesPerSecond:N0}");
+            AnsiConsole.Write(table);
+            var best = result!.FinalTest;
+            Console.WriteLine($"test error: {best[Metrics.Error]:F2}% at epoch {best["best-epoch"]} (best validation error {best["validation-" + Metrics.Error]:F2}%), {epochsDone} epochs in {result.Duration.TotalMinutes:F1} min");
+        }
+        else
+        {
+            var table = new Table().AddColumns("epoch", "train ELBO", "test ELBO", "test KL", "seconds", "img/s");
+            foreach (var r in epochLines)
+                table.AddRow($"{r.Epoch}", $"{r.Train[Metrics.Elbo]:F2}", $"{r.Test[Metrics.Elbo]:F2}", $"{r.Test[Metrics.Kl]:F2}",
+                    $"{r.EpochDuration.TotalSeconds:F1}", $"{r.ImagesPerSecond:N0}");
+            AnsiConsole.Write(table);
+            Console.WriteLine($"test ELBO: {result!.FinalTest[Metrics.Elbo]:F2} nats after {epochsDone} epochs in {result.Duration.TotalSeconds:F1} s");
+        }
+        Console.WriteLine($"samples: {run.SamplesFile(epochsDone)}");
         return 0;
     }
 }

@@ -18,10 +18,18 @@ public sealed class Cvae : Module
     readonly Embedding? prior;
 
     public int Latent { get; }
+    /// <summary>
+    /// False: Bernoulli p(x|y,z) on binary pixels. True: diagonal Gaussian, for real-valued inputs such as the latent
+    /// means of M1 that M2 models in M1+M2 (Kingma et al. 2014, Section 3.1.3).
+    /// </summary>
+    public bool Gaussian { get; }
+    /// <summary>Where the reparameterization noise comes from (null: torch's global generator); a trainer sets its run's own.</summary>
+    public Generator? Noise { get; set; }
 
-    public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false) : base(nameof(Cvae))
+    public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false, bool gaussian = false) : base(nameof(Cvae))
     {
         Latent = latent;
+        Gaussian = gaussian;
         hidden ??= [500, 500];
         var encoderLayers = new List<Module<Tensor, Tensor>>();
         int width = pixels + Classes;
@@ -30,7 +38,7 @@ public sealed class Cvae : Module
         var decoderLayers = new List<Module<Tensor, Tensor>>();
         width = latent + Classes;
         foreach (var h in hidden.Reverse()) { decoderLayers.Add(Linear(width, h)); decoderLayers.Add(Softplus()); width = h; }
-        decoderLayers.Add(Linear(width, pixels));
+        decoderLayers.Add(Linear(width, gaussian ? 2 * pixels : pixels));   // Gaussian: mean and log-variance
         encoder = Sequential(encoderLayers);
         decoder = Sequential(decoderLayers);
         if (learnedPrior)
@@ -48,7 +56,7 @@ public sealed class Cvae : Module
         return (muLogVar[0], muLogVar[1]);
     }
 
-    /// <summary>p(x|y,z): Bernoulli logits [B, 784].</summary>
+    /// <summary>p(x|y,z): Bernoulli logits [B, 784], or Gaussian mean and log-variance side by side [B, 2·D].</summary>
     public Tensor decode(Tensor z, Tensor y) => decoder.forward(cat([z, y], 1));
 
     /// <summary>p(z|y) for labels [B] → mean and log-variance, each [B, Latent].</summary>
@@ -71,19 +79,51 @@ public sealed class Cvae : Module
     {
         var y = functional.one_hot(labels, Classes).to(x.dtype);
         var (mu, logVar) = encode(x, y);
-        var z = noise is null ? VariationalAutoencoder.reparameterize(mu, logVar) : (0.5 * logVar).exp() * noise + mu;
-        var reconstruction = functional.binary_cross_entropy_with_logits(decode(z, y), x, reduction: Reduction.None).sum(1);
+        var z = noise is null ? VariationalAutoencoder.reparameterize(mu, logVar, Noise) : (0.5 * logVar).exp() * noise + mu;
+        var reconstruction = NegativeLogLikelihood(decode(z, y), x);
         var (priorMu, priorLogVar) = Prior(labels);
         // KL of diagonal Gaussians: ½ Σ (log σp² − log σq² + (σq² + (μq − μp)²) / σp² − 1).
         var kl = (priorLogVar - logVar + (logVar.exp() + (mu - priorMu).square()) / priorLogVar.exp() - 1).sum(1).mul_(0.5);
         return (reconstruction, kl);
     }
 
-    /// <summary>Bernoulli means of one sample of p(x|y) per label: labels [n] → [n, 784].</summary>
+    /// <summary>−log p(x|y,z) per row, [B], from the decoder's output.</summary>
+    Tensor NegativeLogLikelihood(Tensor decoded, Tensor x)
+    {
+        if (!Gaussian) return functional.binary_cross_entropy_with_logits(decoded, x, reduction: Reduction.None).sum(1);
+        var meanLogVar = decoded.chunk(2, 1);
+        const double halfLog2Pi = 0.91893853320467274;
+        return ((x - meanLogVar[0]).square() / meanLogVar[1].exp() + meanLogVar[1]).mul(0.5).add(halfLog2Pi).sum(1);
+    }
+
+    /// <summary>The mean of p(x|y,z) for one z ~ p(z|y) per label: labels [n] → [n, D] (Bernoulli: pixel intensities).</summary>
     public Tensor sample(Tensor labels, Generator? generator = null, double temperature = 1.0)
     {
         var (mu, logVar) = Prior(labels);
         var eps = randn(mu.shape, generator: generator).mul_(temperature);
-        return decode(eps.mul_((0.5 * logVar).exp()).add_(mu), functional.one_hot(labels, Classes).to(ScalarType.Float32)).sigmoid_();
+        var decoded = decode(eps.mul_((0.5 * logVar).exp()).add_(mu), functional.one_hot(labels, Classes).to(ScalarType.Float32));
+        return Gaussian ? decoded.chunk(2, 1)[0] : decoded.sigmoid_();
+    }
+
+    /// <summary>z ~ p(z|y) from standard normal <paramref name="eps"/> [n, Latent] for labels [n].</summary>
+    public Tensor PriorSample(Tensor eps, Tensor labels)
+    {
+        var (mu, logVar) = Prior(labels);
+        return eps * (0.5 * logVar).exp() + mu;
+    }
+
+    /// <summary>The mean of p(x|y,z) for given z [n, Latent] and labels [n]: pixel intensities, or the Gaussian mean.</summary>
+    public Tensor decodeMean(Tensor z, Tensor labels)
+    {
+        var decoded = decode(z, functional.one_hot(labels, Classes).to(z.dtype));
+        return Gaussian ? decoded.chunk(2, 1)[0] : decoded.sigmoid_();
+    }
+
+    /// <summary>Mean of p(x|y,z) through the posterior mean of q(z|x,y): keeps the style z, draws it as label y. [B, D].</summary>
+    public Tensor Restyle(Tensor x, Tensor fromLabels, Tensor toLabels)
+    {
+        var (mu, _) = encode(x, functional.one_hot(fromLabels, Classes).to(x.dtype));
+        var decoded = decode(mu, functional.one_hot(toLabels, Classes).to(x.dtype));
+        return Gaussian ? decoded.chunk(2, 1)[0] : decoded.sigmoid_();
     }
 }

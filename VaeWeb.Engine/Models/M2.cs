@@ -8,22 +8,48 @@ namespace VaeWeb.Engine.Models;
 /// The semi-supervised generative model M2 of Kingma, Mohamed, Rezende &amp; Welling (2014): p(y) p(z) p(x|y,z) with
 /// inference networks q(y|x) (the classifier) and q(z|x,y). Its generative half is a <see cref="Cvae"/> with a
 /// standard normal prior. Labeled images score −L(x,y); unlabeled ones sum over all labels,
-/// Σ_y q(y|x)(−L(x,y)) + H(q(y|x)) (Section 3.1.2, equations 6–9). Fully connected; the poster's 784-500-z.
+/// Σ_y q(y|x)(−L(x,y)) + H(q(y|x)) (Section 3.1.2, equations 6–9).
 /// </summary>
+/// <remarks>
+/// The fully connected M2 is the poster's 784-500-500-z. The convolutional one gives q(y|x) a small convnet, the part
+/// whose inductive bias decides the error; q(z|x,y) and p(x|y,z) stay fully connected, because the unlabeled bound
+/// runs them ten times per image and that is where the step's time goes.
+/// </remarks>
 public sealed class M2 : Module
 {
     public const int Classes = Cvae.Classes;
-    readonly Sequential classifier;
+    readonly Module<Tensor, Tensor> classifier;
     readonly Cvae generative;
 
     public int Latent => generative.Latent;
+    public Cvae Generative => generative;
 
-    public M2(int pixels = 784, int latent = 50, int hidden = 500) : base(nameof(M2))
+    /// <param name="inputs">784 for MNIST pixels; M1's latent size for M1+M2.</param>
+    /// <param name="convolutional">A convnet q(y|x) on 28x28 images instead of the MLP.</param>
+    /// <param name="gaussian">Gaussian p(x|y,z) for real-valued inputs (M1+M2) instead of Bernoulli pixels.</param>
+    public M2(int inputs = 784, int latent = 50, int[]? hidden = null, bool convolutional = false, bool gaussian = false) : base(nameof(M2))
     {
-        classifier = Sequential(Linear(pixels, hidden), Softplus(), Linear(hidden, hidden), Softplus(), Linear(hidden, Classes));
-        generative = new Cvae(pixels, latent, [hidden, hidden]);
+        hidden ??= [500, 500];
+        classifier = convolutional ? ConvClassifier() : FcClassifier(inputs, hidden);
+        generative = new Cvae(inputs, latent, hidden, gaussian: gaussian);
         RegisterComponents();
     }
+
+    static Sequential FcClassifier(int inputs, int[] hidden)
+    {
+        var layers = new List<Module<Tensor, Tensor>>();
+        int width = inputs;
+        foreach (var h in hidden) { layers.Add(Linear(width, h)); layers.Add(Softplus()); width = h; }
+        layers.Add(Linear(width, Classes));
+        return Sequential(layers);
+    }
+
+    /// <summary>[B, 784] → [B, 10]: two 3x3 conv + max-pool stages (28→14→7), then 256 hidden units.</summary>
+    static Sequential ConvClassifier() => Sequential(
+        Unflatten(1, [1, 28, 28]),
+        Conv2d(1, 32, 3, padding: 1), ReLU(), MaxPool2d(2),                  // [B, 32, 14, 14]
+        Conv2d(32, 64, 3, padding: 1), ReLU(), MaxPool2d(2),                 // [B, 64, 7, 7]
+        Flatten(), Dropout(0.5), Linear(64 * 7 * 7, 256), ReLU(), Dropout(0.5), Linear(256, Classes));
 
     /// <summary>Logits of q(y|x), [B, 10].</summary>
     public Tensor classify(Tensor x) => classifier.forward(x);
@@ -48,7 +74,7 @@ public sealed class M2 : Module
         var logProbabilities = functional.log_softmax(classify(x), 1);       // [B, 10]
         var probabilities = logProbabilities.exp();
         // Row y·B + i pairs image i with label y.
-        var xs = x.repeat(Classes, 1);                                       // [10B, 784]
+        var xs = x.repeat(Classes, 1);                                       // [10B, D]
         var ys = arange(Classes).repeat_interleave(b);                       // [10B]
         var bound = NegativeLabeledBound(xs, ys, noise).view(Classes, b).t(); // [B, 10]
         var entropy = -(probabilities * logProbabilities).sum(1);

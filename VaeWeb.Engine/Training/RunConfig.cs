@@ -4,7 +4,17 @@ using VaeWeb.Engine.Data;
 
 namespace VaeWeb.Engine.Training;
 
-public enum ModelKind { Vae }
+public enum ModelKind
+{
+    /// <summary>Unconditional VAE (Kingma &amp; Welling 2013).</summary>
+    Vae,
+    /// <summary>Conditional VAE, trained on every label: samples and restyles by class.</summary>
+    Cvae,
+    /// <summary>Semi-supervised M2 (Kingma et al. 2014): a classifier learned from a few labels and many unlabeled images.</summary>
+    M2,
+    /// <summary>M2 on the latent means of an M1 VAE trained first on all images (Kingma et al. 2014, M1+M2).</summary>
+    M1M2,
+}
 public enum Architecture { Fc, Conv }
 
 /// <summary>How pixel intensities in [0, 1] become the data the Bernoulli likelihood scores.</summary>
@@ -35,8 +45,29 @@ public sealed record RunConfig
     public Binarization Binarize { get; init; } = Binarization.Dynamic;
     /// <summary>Train on the first N training images only (0 = all). For quick tests and demos on 2 cores.</summary>
     public int TrainLimit { get; init; }
-    /// <summary>Evaluate on the first N test images only (0 = all).</summary>
+    /// <summary>Evaluate on the first N test images only (0 = all); for M2 and M1+M2 also the first N validation images.</summary>
     public int TestLimit { get; init; }
+
+    // Conditional and semi-supervised models.
+    /// <summary>M2, M1+M2: how many training labels the model sees, drawn balanced over the classes (0 = all of them).</summary>
+    public int Labels { get; init; } = 1000;
+    /// <summary>M2, M1+M2: the poster's 55,000/5,000 training/validation split or Kingma et al.'s 50,000/10,000.</summary>
+    public ValidationSplit Split { get; init; } = ValidationSplit.Poster;
+    /// <summary>
+    /// M2, M1+M2: weight of −log q(y|x) on labeled images, per image like the bounds. Equation 9's α = 0.1·N weighs the
+    /// classifier by the whole data set size; with per-batch means and one labeled batch per unlabeled batch, the same
+    /// balance is α = 0.1·N/N_labeled (5.5 at 1000 labels), which the trainer uses when this is 0.
+    /// </summary>
+    public double Alpha { get; init; }
+    /// <summary>CVAE: a learned Gaussian p(z|y) per class instead of N(0, I).</summary>
+    public bool LearnedPrior { get; init; }
+    /// <summary>M1+M2: epochs of unsupervised M1 training before M2 learns on its features.</summary>
+    public int M1Epochs { get; init; } = 10;
+    /// <summary>Stop after the epoch that ends past this many minutes of training (0 = no limit): fixed-time comparisons.</summary>
+    public double MaxMinutes { get; init; }
+
+    public bool IsSemiSupervised => Model is ModelKind.M2 or ModelKind.M1M2;
+    public bool IsConditional => Model != ModelKind.Vae;
 
     // Bounds that keep one request from taking the server down (memory, hours of CPU); generous for real work.
     public const int MaxEpochs = 1000, MaxLatent = 512, MaxHiddenWidth = 4096, MaxHiddenLayers = 4, MaxBatch = 4096;
@@ -56,6 +87,20 @@ public sealed record RunConfig
         Check(LearningRate is > 0 and <= 1 && double.IsFinite(LearningRate), nameof(LearningRate), $"Learning rate must be in (0, 1] (got {LearningRate}).");
         Check(TrainLimit >= 0, nameof(TrainLimit), "Train limit must be 0 (all) or a positive count.");
         Check(TestLimit >= 0, nameof(TestLimit), "Test limit must be 0 (all) or a positive count.");
+        Check(MaxMinutes >= 0 && double.IsFinite(MaxMinutes), nameof(MaxMinutes), "The time limit must be 0 (none) or a positive number of minutes.");
+        if (IsSemiSupervised)
+        {
+            Check(Labels is >= 0 and <= 60_000 && Labels % 10 == 0, nameof(Labels),
+                $"Labels must be a multiple of 10 (the same count for each of the ten classes) between 10 and the training set size, or 0 for all (got {Labels}).");
+            Check(Alpha >= 0 && double.IsFinite(Alpha), nameof(Alpha), $"Alpha must be 0 (automatic) or positive (got {Alpha}).");
+        }
+        if (Model == ModelKind.M1M2)
+        {
+            Check(M1Epochs is >= 1 and <= MaxEpochs, nameof(M1Epochs), $"M1 epochs must be between 1 and {MaxEpochs} (got {M1Epochs}).");
+            Check(Arch == Architecture.Fc, nameof(Arch), "M1+M2 is fully connected, as in the paper; choose the FC architecture.");
+        }
+        if (Model == ModelKind.Cvae)
+            Check(Arch == Architecture.Fc, nameof(Arch), "The CVAE is fully connected; for a convolutional classifier choose M2 with the conv architecture.");
         return errors;
     }
 

@@ -28,7 +28,7 @@ public sealed class RunFolder
 
     public void WriteSamples(int epoch, ImageGrid grid) => WriteAtomically(SamplesFile(epoch), path => System.IO.File.WriteAllBytes(path, Png.EncodeGrid(grid)));
 
-    public void SaveCheckpoint(VariationalAutoencoder model, RunConfig config, int epoch)
+    public void SaveCheckpoint(TorchSharp.torch.nn.Module model, RunConfig config, int epoch)
     {
         WriteAtomically(ModelFile, path => model.save(path));
         var checkpoint = new Checkpoint(epoch, config);
@@ -43,6 +43,18 @@ public sealed class RunFolder
         var checkpoint = JsonSerializer.Deserialize<Checkpoint>(System.IO.File.ReadAllText(CheckpointFile), RunConfig.Json)
             ?? throw new InvalidDataException($"{CheckpointFile} is empty.");
         var model = ModelFactory.Create(checkpoint.Config);
+        model.load(ModelFile);
+        return (model, checkpoint);
+    }
+
+    /// <summary>Any model's latest (for semi-supervised runs: best-validation) checkpoint, conditional ones included.</summary>
+    public (TorchSharp.torch.nn.Module Model, Checkpoint Checkpoint) LoadAnyCheckpoint()
+    {
+        if (!System.IO.File.Exists(CheckpointFile) || !System.IO.File.Exists(ModelFile))
+            throw new FileNotFoundException($"No checkpoint in {Path}: expected checkpoint.json and model.pt, written at the end of each epoch by 'train'.");
+        var checkpoint = JsonSerializer.Deserialize<Checkpoint>(System.IO.File.ReadAllText(CheckpointFile), RunConfig.Json)
+            ?? throw new InvalidDataException($"{CheckpointFile} is empty.");
+        var model = ModelFactory.CreateModule(checkpoint.Config);
         model.load(ModelFile);
         return (model, checkpoint);
     }

@@ -11,7 +11,7 @@ public static class Trainer
 {
     /// <summary>Step reports per epoch: enough for a smooth live curve, few enough to cost nothing.</summary>
     const int ReportsPerEpoch = 25;
-    const int GridSide = 10;
+    public const int GridSide = 10;
 
     /// <summary>
     /// Trains synchronously on the calling thread (run it on a worker thread), reporting through <paramref name="onEvent"/>.
@@ -32,6 +32,8 @@ public static class Trainer
         config.ThrowIfInvalid();
         TorchRuntime.EnsureInitialized();
         var (train, test) = data.Get(config.Dataset);
+        // The conditional trainer splits off validation images first, then applies the limits itself.
+        if (config.IsConditional) return ConditionalTrainer.Run(config, train, test, outputDirectory, onEvent, cancellationToken);
         using var trainSubset = train.Take(config.TrainLimit);
         using var testSubset = test.Take(config.TestLimit);
         return Run(config, trainSubset, testSubset, outputDirectory, onEvent, cancellationToken);
@@ -43,6 +45,7 @@ public static class Trainer
     {
         config.ThrowIfInvalid();
         TorchRuntime.EnsureInitialized();
+        if (config.IsConditional) return ConditionalTrainer.Run(config, train, test, outputDirectory, onEvent, cancellationToken);
         var folder = outputDirectory is null ? null : new RunFolder(outputDirectory);
         void Report(TrainingEvent e)
         {
@@ -101,6 +104,7 @@ public static class Trainer
                 folder.SaveCheckpoint(model, config, epoch);
                 Report(new CheckpointSaved(epoch, folder.ModelFile));
             }
+            if (config.MaxMinutes > 0 && clock.Elapsed.TotalMinutes >= config.MaxMinutes) break;
         }
         return new TrainingResult(config, folder?.Path, testMetrics, clock.Elapsed);
     }

@@ -22,12 +22,21 @@ public sealed record StepReport(
     public double Fraction => TotalSteps == 0 ? 1 : (double)Step / TotalSteps;
 }
 
-/// <summary>Per-epoch averages on the training set ("train") and the test set ("test").</summary>
+/// <summary>
+/// Per-epoch averages on the training set ("train") and the test set ("test"); semi-supervised runs also score the
+/// held-out validation set, which picks the checkpoint kept.
+/// </summary>
 public sealed record EpochReport(
     int Epoch, int Epochs, long Step, IReadOnlyDictionary<string, double> Train, IReadOnlyDictionary<string, double> Test,
-    TimeSpan EpochDuration, double ImagesPerSecond) : TrainingEvent;
+    TimeSpan EpochDuration, double ImagesPerSecond) : TrainingEvent
+{
+    public IReadOnlyDictionary<string, double>? Validation { get; init; }
+}
 
-/// <summary>Image grids made at the end of an epoch: samples from the prior and test reconstructions.</summary>
+/// <summary>
+/// Image grids made at the end of an epoch: samples from the prior (for conditional models one row per class, the same
+/// z down each column) and test reconstructions.
+/// </summary>
 public sealed record EpochImages(int Epoch, ImageGrid Samples, ImageGrid Reconstructions) : TrainingEvent;
 
 public sealed record CheckpointSaved(int Epoch, string Path) : TrainingEvent;

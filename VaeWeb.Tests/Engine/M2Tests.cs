@@ -11,7 +11,7 @@ public class M2Tests
     {
         TorchRuntime.EnsureInitialized();
         manual_seed(4);
-        using var model = new M2(784, latent: 8, hidden: 64);
+        using var model = new M2(784, latent: 8, hidden: [64, 64]);
         using var scope = NewDisposeScope();
         var x = rand(5, 784).lt_(0.4);
         var noise = randn(M2.Classes * 5, 8);

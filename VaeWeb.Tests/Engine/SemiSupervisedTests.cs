@@ -1,0 +1,109 @@
+using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Models;
+using VaeWeb.Engine.Native;
+using VaeWeb.Engine.Training;
+using static TorchSharp.torch;
+
+namespace VaeWeb.Tests.Engine;
+
+/// <summary>Labeled subsets and real conditional / semi-supervised trainings on subsets of real MNIST.</summary>
+public class SemiSupervisedTests
+{
+    static readonly Lazy<(ImageSet Train, ImageSet Test)> Mnist = new(() =>
+    {
+        TorchRuntime.EnsureInitialized();
+        return Datasets.Load("mnist");
+    });
+
+    [Fact]
+    public void Labels_are_drawn_balanced_over_classes_distinct_and_reproducible_from_the_seed()
+    {
+        using var split = LabeledSplit.Create(Mnist.Value.Train, ValidationSplit.Poster, labels: 600, seed: 7);
+        var labels = split.Pool.Labels.data<long>().ToArray();
+        var chosen = split.LabeledIndices.data<long>().ToArray();
+
+        Assert.Equal(600, chosen.Length);
+        Assert.Equal(600, chosen.Distinct().Count());
+        Assert.All(chosen.GroupBy(i => labels[i]), g => Assert.Equal(60, g.Count()));
+        Assert.Equal(10, chosen.Select(i => labels[i]).Distinct().Count());
+        Assert.Equal(chosen, LabeledSplit.Balanced(labels, 600, seed: 7));
+        Assert.NotEqual(chosen, LabeledSplit.Balanced(labels, 600, seed: 8));
+        Assert.Contains("multiple of 10", Assert.Throws<ArgumentException>(() => LabeledSplit.Balanced(labels, 605, 7)).Message);
+    }
+
+    [Fact]
+    public void The_poster_and_kingma_splits_hold_out_the_documented_validation_images()
+    {
+        var train = Mnist.Value.Train;
+        using var poster = LabeledSplit.Create(train, ValidationSplit.Poster, labels: 1000, seed: 1);
+        using var kingma = LabeledSplit.Create(train, ValidationSplit.Kingma, labels: 1000, seed: 1);
+
+        Assert.Equal((55_000, 5_000), (poster.Pool.Count, poster.Validation.Count));
+        Assert.Equal((50_000, 10_000), (kingma.Pool.Count, kingma.Validation.Count));
+        // Poster: the first 5,000 validate; Kingma: the last 10,000. Either way no validation image is in the pool.
+        Assert.True(poster.Validation.Images.eq(train.Images.narrow(0, 0, 5_000)).all().item<bool>());
+        Assert.True(poster.Pool.Images.eq(train.Images.narrow(0, 5_000, 55_000)).all().item<bool>());
+        Assert.True(kingma.Validation.Images.eq(train.Images.narrow(0, 50_000, 10_000)).all().item<bool>());
+    }
+
+    [Fact]
+    public void A_short_m2_training_on_a_subset_classifies_far_better_than_chance_and_keeps_its_best_validation_checkpoint()
+    {
+        var folder = Directory.CreateTempSubdirectory("vaeweb-m2-").FullName;
+        var config = new RunConfig
+        {
+            Model = ModelKind.M2, Labels = 100, Epochs = 3, TrainLimit = 3000, TestLimit = 1000, Latent = 16, Hidden = [256, 256], Seed = 2,
+        };
+        var events = new List<TrainingEvent>();
+        var result = Trainer.Run(config, Mnist.Value.Train, Mnist.Value.Test, folder, events.Add);
+
+        var epochs = events.OfType<EpochReport>().ToList();
+        Assert.Equal(3, epochs.Count);
+        Assert.All(epochs, e => Assert.InRange(e.Validation![Metrics.Error], 0, 100));
+        // Chance is 90% error; 100 labels and 9,000 unlabeled image presentations get well below it.
+        Assert.True(result.FinalTest[Metrics.Error] < 40, $"test error {result.FinalTest[Metrics.Error]:F1}% after 3 epochs");
+        var best = epochs.MinBy(e => e.Validation![Metrics.Error])!;
+        Assert.Equal(best.Epoch, (int)result.FinalTest["best-epoch"]);
+        Assert.Equal(best.Test[Metrics.Error], result.FinalTest[Metrics.Error]);
+        Assert.All(events.OfType<StepReport>(), s => Assert.Equal(
+            [Metrics.Labeled, Metrics.Unlabeled, Metrics.Classification], s.Metrics.Keys.Order().OrderBy(k => k == Metrics.Classification).ThenBy(k => k == Metrics.Unlabeled)));
+
+        // The kept checkpoint is the best-validation epoch's, and it classifies the test subset exactly as reported.
+        var (model, checkpoint) = new RunFolder(folder).LoadAnyCheckpoint();
+        using var _ = model;
+        Assert.Equal(best.Epoch, checkpoint.Epoch);
+        model.eval();
+        var m2 = Assert.IsType<M2>(model);
+        Assert.Equal(best.Test[Metrics.Error], Evaluation.ErrorPercent(m2.classify, Mnist.Value.Test.Take(1000)), 6);
+
+        // Samples: one row per class.
+        var grid = events.OfType<EpochImages>().Last().Samples;
+        Assert.Equal((10, 10), (grid.Rows, grid.Cols));
+    }
+
+    [Fact]
+    public void A_cvae_learns_class_conditional_digits_and_its_test_bound_improves()
+    {
+        var events = new List<TrainingEvent>();
+        var config = new RunConfig { Model = ModelKind.Cvae, Epochs = 2, TrainLimit = 3000, TestLimit = 500, Latent = 8, Hidden = [200, 200], LearnedPrior = true };
+        Trainer.Run(config, Mnist.Value.Train, Mnist.Value.Test, onEvent: events.Add);
+
+        var epochs = events.OfType<EpochReport>().ToList();
+        Assert.True(epochs[1].Test[Metrics.Elbo] > epochs[0].Test[Metrics.Elbo], "CVAE test ELBO did not improve");
+        Assert.True(epochs[1].Test[Metrics.Elbo] > -250, $"CVAE test ELBO {epochs[1].Test[Metrics.Elbo]:F1}");
+        Assert.Null(epochs[0].Validation);
+        var grid = events.OfType<EpochImages>().Last().Samples;
+        Assert.Equal((10, 10), (grid.Rows, grid.Cols));
+    }
+
+    [Fact]
+    public void Semi_supervised_configs_are_validated()
+    {
+        Assert.Contains(new RunConfig { Model = ModelKind.M2, Labels = 1005 }.Validate(), e => e.Field == nameof(RunConfig.Labels) && e.Message.Contains("multiple of 10"));
+        Assert.Contains(new RunConfig { Model = ModelKind.M2, Alpha = -1 }.Validate(), e => e.Field == nameof(RunConfig.Alpha));
+        Assert.Contains(new RunConfig { Model = ModelKind.Cvae, Arch = Architecture.Conv }.Validate(), e => e.Field == nameof(RunConfig.Arch));
+        Assert.Contains(new RunConfig { Model = ModelKind.M1M2, M1Epochs = 0 }.Validate(), e => e.Field == nameof(RunConfig.M1Epochs));
+        Assert.Empty(new RunConfig { Model = ModelKind.M2, Arch = Architecture.Conv, Labels = 600 }.Validate());
+        Assert.Empty(new RunConfig { Model = ModelKind.Vae, Labels = 1005 }.Validate());   // labels only matter to M2
+    }
+}
