@@ -66,6 +66,10 @@ public static class ApplicationServices
         Directory.CreateDirectory(Path.GetDirectoryName(app.Services.GetRequiredService<DataFolder>().Database)!);
         await using var db = await dbs.CreateDbContextAsync();
         await db.Database.EnsureCreatedAsync();
+        // EnsureCreated never alters an existing table: databases made before semi-supervised runs get their columns here.
+        var runColumns = await db.Database.SqlQueryRaw<string>("SELECT name AS Value FROM pragma_table_info('Runs')").ToListAsync();
+        foreach (var column in new[] { nameof(Run.BestValidationError), nameof(Run.TestErrorAtBest) }.Except(runColumns))
+            await db.Database.ExecuteSqlRawAsync($"ALTER TABLE Runs ADD COLUMN {column} REAL NULL");
         var orphans = await db.Runs.Where(r => r.Status == RunStatus.Running).ToListAsync();
         foreach (var run in orphans)
         {

@@ -169,7 +169,7 @@ public static class ConditionalTrainer
     static IReadOnlyDictionary<string, double> Best(Dictionary<string, double> last, double bestValidation) =>
         double.IsPositiveInfinity(bestValidation) ? last : new Dictionary<string, double>(last) { ["validation-" + Metrics.Error] = bestValidation };
 
-    /// <summary>M1+M2, stage one: M1 learns the pixels of every pool image, labels unused (reported as epoch 0).</summary>
+    /// <summary>M1+M2, stage one: M1 learns the pixels of every pool image, labels unused (reported as epoch 0, steps ≤ 0).</summary>
     static void TrainM1(Vae m1, RunConfig config, ImageSet pool, Generator generator, Action<TrainingEvent> report, CancellationToken cancellationToken)
     {
         m1.Noise = generator;
@@ -191,7 +191,8 @@ public static class ConditionalTrainer
                 done++;
             }
             var elapsed = clock.Elapsed;
-            report(new StepReport(0, 0, total, new Dictionary<string, double> { ["m1-" + Metrics.Elbo] = -(rec + kl) / n },
+            // Steps count up to 0 during M1 (−total … 0), so M2's steps 1, 2, … follow them on one axis.
+            report(new StepReport(0, done - total, total, new Dictionary<string, double> { ["m1-" + Metrics.Elbo] = -(rec + kl) / n },
                 n * epoch / elapsed.TotalSeconds, elapsed, elapsed / done * (total - done)));
         }
         m1.eval();

@@ -81,7 +81,7 @@ public static class Evaluation
 public static class Metrics
 {
     public const string Elbo = "elbo", Reconstruction = "reconstruction", Kl = "kl";
-    /// <summary>Semi-supervised terms (nats per image): −L(x,y) labeled, −U(x) unlabeled, −log q(y|x) labeled.</summary>
+    /// <summary>Semi-supervised losses (nats per image, each the negative of a bound): L(x,y) labeled, U(x) unlabeled, −log q(y|x) labeled.</summary>
     public const string Labeled = "labeled", Unlabeled = "unlabeled", Classification = "classification";
     /// <summary>Classification error in percent.</summary>
     public const string Error = "error";

@@ -18,6 +18,9 @@ public sealed class Run
     public double Progress { get; set; }
     public int EpochsDone { get; set; }
     public double? BestTestElbo { get; set; }
+    /// <summary>Semi-supervised runs: the lowest validation error so far (%) and the test error of that epoch (%).</summary>
+    public double? BestValidationError { get; set; }
+    public double? TestErrorAtBest { get; set; }
     public string? Worker { get; set; }
     /// <summary>Why the run failed or was interrupted, in words for the user.</summary>
     public string? Error { get; set; }

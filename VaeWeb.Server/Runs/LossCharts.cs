@@ -8,24 +8,43 @@ using VaeWeb.Server.Data;
 namespace VaeWeb.Server.Runs;
 
 /// <summary>
-/// The traces of a run's two loss charts and how new points map onto them. Charts start from the stored history and
-/// then only grow: new points are appended with ExtendTraces, the history is never redrawn for a point.
+/// The traces of a run's two charts and how new points map onto them. Charts start from the stored history and then
+/// only grow: new points are appended with ExtendTraces, the history is never redrawn for a point. VAEs and CVAEs chart
+/// their ELBO and its two terms; semi-supervised models their classification error and the bounds they minimize.
 /// </summary>
 public sealed class LossCharts
 {
-    /// <summary>(scope, metric) of each trace, in trace order; scope "step" is per logged step, "train"/"test" per epoch.</summary>
-    public static readonly (string Scope, string Metric, string Label)[] ElboTraces =
-        [("step", Metrics.Elbo, "train ELBO (step)"), ("train", Metrics.Elbo, "train ELBO (epoch)"), ("test", Metrics.Elbo, "test ELBO (epoch)")];
-    public static readonly (string Scope, string Metric, string Label)[] TermTraces =
+    /// <summary>One chart: its element id prefix, title, y axis, and (scope, metric, label) per trace in trace order.
+    /// Scope "step" is per logged step, "train"/"validation"/"test" per epoch.</summary>
+    public sealed record Chart(string IdPrefix, string Title, string YTitle, (string Scope, string Metric, string Label)[] Traces);
+
+    public static readonly Chart ElboChart = new("elbo", "ELBO (nats per image)", "nats",
+        [("step", Metrics.Elbo, "train ELBO (step)"), ("train", Metrics.Elbo, "train ELBO (epoch)"), ("test", Metrics.Elbo, "test ELBO (epoch)")]);
+    public static readonly Chart TermsChart = new("terms", "Reconstruction and KL", "nats",
     [
         ("step", Metrics.Reconstruction, "reconstruction (step)"), ("step", Metrics.Kl, "KL (step)"),
         ("test", Metrics.Reconstruction, "test reconstruction (epoch)"), ("test", Metrics.Kl, "test KL (epoch)"),
-    ];
+    ]);
+    public static readonly Chart ErrorChart = new("error", "Classification error (%)", "% wrong",
+        [("validation", Metrics.Error, "validation error"), ("test", Metrics.Error, "test error")]);
+    public static readonly Chart BoundsChart = new("bounds", "Semi-supervised loss terms (per image)", "nats",
+    [
+        ("step", Metrics.Labeled, "labeled L(x,y) (step)"), ("step", Metrics.Unlabeled, "unlabeled U(x) (step)"),
+        ("step", Metrics.Classification, "−log q(y|x) labeled (step)"), ("step", "m1-" + Metrics.Elbo, "M1 ELBO (pre-training, steps ≤ 0)"),
+    ]);
 
-    public IList<ITrace> Elbo { get; } = Traces(ElboTraces);
-    public IList<ITrace> Terms { get; } = Traces(TermTraces);
+    public Chart[] Charts { get; }
+    public IList<ITrace>[] Data { get; }
+
+    public LossCharts(RunConfig config)
+    {
+        Charts = config.IsSemiSupervised ? [ErrorChart, BoundsChart] : [ElboChart, TermsChart];
+        Data = [.. Charts.Select(c => Traces(c.Traces))];
+    }
 
     public static Config Config => new() { Responsive = true, DisplayLogo = false };
+
+    public static Layout Layout(Chart chart) => Layout(chart.Title, chart.YTitle);
 
     public static Layout Layout(string title, string yTitle, string xTitle = "step") => new()
     {
@@ -43,27 +62,28 @@ public sealed class LossCharts
     {
         foreach (var point in history)
             foreach (var (chart, trace) in Targets(point.Scope, point.Name))
-                Append((Scatter)(chart == 0 ? Elbo : Terms)[trace], point.Step, point.Value);
+                Append((Scatter)Data[chart][trace], point.Step, point.Value);
     }
 
-    /// <summary>The new points an event brings as (chart: 0 = ELBO, 1 = terms; trace index; step; value), for ExtendTraces.</summary>
-    public static List<(int Chart, int Trace, long Step, double Value)> PointsOf(TrainingEvent e)
+    /// <summary>The new points an event brings as (chart index; trace index; step; value), for ExtendTraces.</summary>
+    public List<(int Chart, int Trace, long Step, double Value)> PointsOf(TrainingEvent e)
     {
         IEnumerable<(string Scope, long Step, IReadOnlyDictionary<string, double> Metrics)> groups = e switch
         {
             StepReport s => [("step", s.Step, s.Metrics)],
-            EpochReport r => [("train", r.Step, r.Train), ("test", r.Step, r.Test)],
+            EpochReport r => [("train", r.Step, r.Train), ("test", r.Step, r.Test), .. r.Validation is { } v ? [("validation", r.Step, v)] : Array.Empty<(string, long, IReadOnlyDictionary<string, double>)>()],
             _ => [],
         };
         return [.. from g in groups from m in g.Metrics from t in Targets(g.Scope, m.Key) select (t.Chart, t.Trace, g.Step, m.Value)];
     }
 
-    static IEnumerable<(int Chart, int Trace)> Targets(string scope, string metric)
+    IEnumerable<(int Chart, int Trace)> Targets(string scope, string metric)
     {
-        int i = Array.FindIndex(ElboTraces, t => t.Scope == scope && t.Metric == metric);
-        if (i >= 0) yield return (0, i);
-        int j = Array.FindIndex(TermTraces, t => t.Scope == scope && t.Metric == metric);
-        if (j >= 0) yield return (1, j);
+        for (int c = 0; c < Charts.Length; c++)
+        {
+            int i = Array.FindIndex(Charts[c].Traces, t => t.Scope == scope && t.Metric == metric);
+            if (i >= 0) yield return (c, i);
+        }
     }
 
     static void Append(Scatter trace, long step, double value)

@@ -25,6 +25,7 @@ public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, I
                 {
                     _pending.AddRange(Points(runId, "train", r.Epoch, r.Step, r.Train));
                     _pending.AddRange(Points(runId, "test", r.Epoch, r.Step, r.Test));
+                    if (r.Validation is { } validation) _pending.AddRange(Points(runId, "validation", r.Epoch, r.Step, validation));
                 }
                 await FlushAsync();
                 await using (var db = await dbs.CreateDbContextAsync())
@@ -34,6 +35,10 @@ public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, I
                     run.EpochsDone = r.Epoch;
                     run.Progress = (double)r.Epoch / r.Epochs;
                     if (r.Test.TryGetValue(Metrics.Elbo, out var elbo) && (run.BestTestElbo is null || elbo > run.BestTestElbo)) run.BestTestElbo = elbo;
+                    // Semi-supervised: the test error of the epoch with the best validation error (the checkpoint kept).
+                    if (r.Validation?.GetValueOrDefault(Metrics.Error) is { } validationError && r.Test.TryGetValue(Metrics.Error, out var testError)
+                        && (run.BestValidationError is null || validationError < run.BestValidationError))
+                        (run.BestValidationError, run.TestErrorAtBest) = (validationError, testError);
                     await db.SaveChangesAsync();
                 }
                 break;

@@ -8,11 +8,11 @@ namespace VaeWeb.Server.Runs;
 public static class RunsApi
 {
     public sealed record SubmitRun(string? Name, RunConfig Config);
-    public sealed record RunSummary(long Id, string Name, RunStatus Status, double Progress, int EpochsDone, double? BestTestElbo, DateTime CreatedAt,
-        DateTime? StartedAt, DateTime? FinishedAt, string? Error, RunConfig Config)
+    public sealed record RunSummary(long Id, string Name, RunStatus Status, double Progress, int EpochsDone, double? BestTestElbo,
+        double? BestValidationError, double? TestErrorAtBest, DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? Error, RunConfig Config)
     {
-        public static RunSummary From(Run r) => new(r.Id, r.Name, r.Status, r.Progress, r.EpochsDone, r.BestTestElbo, r.CreatedAt, r.StartedAt,
-            r.FinishedAt, r.Error, RunConfig.FromJson(r.ConfigJson));
+        public static RunSummary From(Run r) => new(r.Id, r.Name, r.Status, r.Progress, r.EpochsDone, r.BestTestElbo, r.BestValidationError,
+            r.TestErrorAtBest, r.CreatedAt, r.StartedAt, r.FinishedAt, r.Error, RunConfig.FromJson(r.ConfigJson));
     }
 
     public static IEndpointRouteBuilder MapRunsApi(this IEndpointRouteBuilder app)

@@ -45,6 +45,35 @@ public sealed class ComponentTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Semi_supervised_fields_appear_for_m2_and_validate_labels_and_alpha()
+    {
+        _context.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>()
+            .NavigateTo("/runs/new?preset=" + Uri.EscapeDataString("Poster: FC M2, 600 labels"));
+        var form = _context.Render<NewRunPage>();
+        void Type(string label, string value) =>
+            form.FindAll("input").Single(i => i.ParentElement!.ParentElement!.TextContent.Contains(label)).Input(value);
+
+        Assert.Contains("Labeled images", form.Markup);
+        Assert.Contains("Train / validation split", form.Markup);
+        Type("Labeled images", "605");
+        Type("Alpha", "-2");
+        form.WaitForAssertion(() =>
+        {
+            Assert.Contains("Labels must be a multiple of 10", form.Markup);
+            Assert.Contains("Alpha must be 0 (automatic) or positive (got -2).", form.Markup);
+            Assert.True(form.FindAll("button").Single(b => b.TextContent.Contains("Start")).HasAttribute("disabled"));
+        });
+        Type("Labeled images", "100");
+        Type("Alpha", "0");
+        form.WaitForAssertion(() => Assert.False(form.FindAll("button").Single(b => b.TextContent.Contains("Start")).HasAttribute("disabled")));
+
+        // A plain VAE has no labeled-count field.
+        _context.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo("/runs/new");
+        var vae = _context.Render<NewRunPage>();
+        Assert.DoesNotContain("Labeled images", vae.Markup);
+    }
+
+    [Fact]
     public void Status_chip_names_the_status()
     {
         var chip = _context.Render<RunStatusChip>(p => p.Add(c => c.Status, RunStatus.Interrupted));

@@ -130,6 +130,37 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         Assert.NotNull(await runs.FindAsync(second.Id));
     }
 
+    [Fact]
+    public async Task A_semi_supervised_run_started_from_a_preset_link_shows_error_curves_and_one_sample_row_per_class()
+    {
+        await using var server = VaeWebServer.Start();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(server.Address, "/runs/new?preset=" + Uri.EscapeDataString("Poster: FC M2, 600 labels")).ToString());
+        await page.GetByLabel("Name").FillAsync("e2e m2");
+        await page.GetByLabel("Labeled images").FillAsync("100");
+        await page.GetByLabel("Epochs").FillAsync("2");
+        await page.GetByLabel("Hidden sizes").FillAsync("128, 128");
+        await page.GetByText("Advanced: train on a subset").ClickAsync();
+        await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("2000");
+        await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("500");
+        await Browser.Screenshot(page, "8-new-m2-run");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new") && !url.Contains("preset"));
+        var runId = long.Parse(page.Url.Split('/').Last());
+
+        await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 120_000 });
+        // Two epochs: two validation and two test error points, each a percentage.
+        await page.WaitForFunctionAsync($"() => document.getElementById('error-{runId}')?.data?.every(t => t.y.length === 2)");
+        var errors = await page.EvaluateAsync<double[]>($"() => document.getElementById('error-{runId}').data.flatMap(t => t.y)");
+        Assert.All(errors, e => Assert.InRange(e, 0, 100));
+        var bounds = await page.EvaluateAsync<int>($"() => document.getElementById('bounds-{runId}').data[0].x.length");
+        Assert.True(bounds > 2, $"the bounds chart has {bounds} step points");
+        await Assertions.Expect(page.GetByText("Samples, one row per class")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("samples-grid")).ToHaveAttributeAsync("data-drawn", "100");
+        await Assertions.Expect(page.GetByTestId("best-error")).ToContainTextAsync("test error");
+        await Browser.Screenshot(page, "9-m2-run-completed");
+    }
+
     static Task<bool> CanvasHasInk(IPage page, string testId) => page.EvaluateAsync<bool>($$"""
         () => {
           const c = document.querySelector('[data-testid="{{testId}}"]');
