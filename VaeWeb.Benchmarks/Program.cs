@@ -15,6 +15,12 @@ using VaeWeb.Server.Runs;
 //  2. training throughput of one config through the web app with its page open, versus Trainer.Run alone (what the
 //     CLI's `train` does), interleaved A/B/A/B so a background burst hits both sides.
 // Run: dotnet run -c Release --project VaeWeb.Benchmarks [-- rounds]
+// The explore views' latencies: dotnet run -c Release --project VaeWeb.Benchmarks -- explore
+if (args.FirstOrDefault() == "explore")
+{
+    await ExploreBenchmark.RunAsync();
+    return;
+}
 int rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 3;
 var config = new RunConfig { Epochs = 1, TrainLimit = 30_000, TestLimit = 1_000 };
 

@@ -12,6 +12,7 @@ using VaeWeb.Server.Components;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Engine;
 using VaeWeb.Server.Runs;
+using VaeWeb.Server.Explore;
 
 namespace VaeWeb.Server;
 
@@ -49,6 +50,8 @@ public static class ApplicationServices
         services.AddSingleton<RunDispatcher>();
         services.AddSingleton<RunService>();
         services.AddHostedService<EmbeddedWorker>();
+        services.AddSingleton<VaeWeb.Server.Explore.ExploreService>();
+        services.AddSingleton<VaeWeb.Server.Galleries.GalleryService>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
         services.AddProblemDetails();
         // The API speaks the engine's JSON: camelCase fields, enums as "fc", "conv", "dynamic".
@@ -70,6 +73,13 @@ public static class ApplicationServices
         var runColumns = await db.Database.SqlQueryRaw<string>("SELECT name AS Value FROM pragma_table_info('Runs')").ToListAsync();
         foreach (var column in new[] { nameof(Run.BestValidationError), nameof(Run.TestErrorAtBest) }.Except(runColumns))
             await db.Database.ExecuteSqlRawAsync($"ALTER TABLE Runs ADD COLUMN {column} REAL NULL");
+        // …and the galleries table, made from the model's own DDL.
+        if (!await db.Database.SqlQueryRaw<string>("SELECT name AS Value FROM sqlite_master WHERE type = 'table' AND name = 'Galleries'").AnyAsync())
+        {
+            var script = db.Database.GenerateCreateScript();
+            var create = script[script.IndexOf("CREATE TABLE \"Galleries\"", StringComparison.Ordinal)..];
+            await db.Database.ExecuteSqlRawAsync(create[..(create.IndexOf(");", StringComparison.Ordinal) + 2)]);
+        }
         var orphans = await db.Runs.Where(r => r.Status == RunStatus.Running).ToListAsync();
         foreach (var run in orphans)
         {
@@ -97,6 +107,7 @@ public static class ApplicationServices
             app.UseStaticFiles(new StaticFileOptions { FileProvider = new PhysicalFileProvider(browserCode), RequestPath = "/vaeweb" });
         app.MapHub<EngineHub>(WorkerProtocol.HubPath);
         app.MapRunsApi();
+        app.MapExploreApi();
         app.MapHealthChecks("/health");
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;

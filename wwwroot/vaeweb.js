@@ -32,4 +32,89 @@ window.vaeweb = {
     }
     canvas.dataset.drawn = String(rows * cols);
   },
+
+  /** Float intensities in [0, 1] → bytes, for drawGrid. */
+  toBytes(values) {
+    const bytes = new Uint8Array(values.length);
+    for (let i = 0; i < values.length; i++) bytes[i] = Math.max(0, Math.min(255, Math.round(values[i] * 255)));
+    return bytes;
+  },
+
+  /**
+   * A drawing pad: white ink on black, mouse, pen or touch. When a stroke ends, the drawing goes straight to
+   * POST /api/runs/{runId}/classify (no Blazor round trip: this is the latency that matters) and the answer is drawn:
+   * class probabilities on the Plotly chart, what the model saw (28x28) and its reconstruction.
+   * ids: { bars, input, reconstruction, predicted, latency, error }.
+   */
+  attachDrawPad(canvas, runId, ids) {
+    if (!canvas || canvas.dataset.attached) return;
+    canvas.dataset.attached = "1";
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height); };
+    clear();
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = Math.max(8, canvas.width / 14);
+    ctx.lineCap = ctx.lineJoin = "round";
+    let drawing = false, last = null;
+    const at = e => { const r = canvas.getBoundingClientRect(); return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; };
+    canvas.addEventListener("pointerdown", e => { drawing = true; last = at(e); canvas.setPointerCapture(e.pointerId); e.preventDefault(); });
+    canvas.addEventListener("pointermove", e => {
+      if (!drawing) return;
+      const p = at(e);
+      ctx.beginPath(); ctx.moveTo(last[0], last[1]); ctx.lineTo(p[0], p[1]); ctx.stroke();
+      last = p;
+    });
+    const end = async () => { if (!drawing) return; drawing = false; await vaeweb.classifyPad(canvas, runId, ids); };
+    canvas.addEventListener("pointerup", end);
+    canvas.addEventListener("pointercancel", end);
+    canvas.vaewebClear = () => { clear(); vaeweb.lastDrawing = null; };
+  },
+
+  clearPad(canvas) { canvas?.vaewebClear?.(); },
+  clearPadById(id) { vaeweb.clearPad(document.getElementById(id)); },
+
+  /** The explore page's pad: element ids are fixed there, the chart's carries the run id. */
+  attachDrawPadById(id, runId) {
+    vaeweb.attachDrawPad(document.getElementById(id), runId, {
+      bars: `probabilities-${runId}`, input: "draw-input", reconstruction: "draw-reconstruction",
+      predicted: "draw-predicted", latency: "draw-latency", error: "draw-error",
+    });
+  },
+
+  async classifyPad(canvas, runId, ids) {
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const pixels = new Array(canvas.width * canvas.height);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = Math.round(data[4 * i] / 2.55) / 100;
+    const started = performance.now();
+    const response = await fetch(`/api/runs/${runId}/classify`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ width: canvas.width, height: canvas.height, pixels }),
+    });
+    const roundTrip = performance.now() - started;
+    const error = document.getElementById(ids.error);
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      if (error) error.textContent = problem.detail || `The server answered ${response.status}.`;
+      return;
+    }
+    if (error) error.textContent = "";
+    const result = await response.json();
+    vaeweb.lastDrawing = vaeweb.toBytes(result.input);
+    vaeweb.drawGrid(document.getElementById(ids.input), 1, 1, 28, 28, vaeweb.lastDrawing, 4);
+    vaeweb.drawGrid(document.getElementById(ids.reconstruction), 1, 1, 28, 28, vaeweb.toBytes(result.reconstruction), 4);
+    const bars = document.getElementById(ids.bars);
+    if (bars && window.Plotly) window.Plotly.restyle(bars, { y: [result.probabilities] }, [0]);
+    const predicted = document.getElementById(ids.predicted);
+    if (predicted) {
+      predicted.textContent = `${result.predicted} (${(100 * result.probabilities[result.predicted]).toFixed(1)}%)`;
+      predicted.dataset.predicted = String(result.predicted);
+      predicted.dataset.probabilitySum = String(result.probabilities.reduce((a, b) => a + b, 0));
+    }
+    const latency = document.getElementById(ids.latency);
+    if (latency) latency.textContent = `round trip ${roundTrip.toFixed(0)} ms · model ${result.serverMilliseconds.toFixed(1)} ms on the server`;
+  },
+
+  /** The last drawing as the model saw it (784 bytes), for restyling or completing it; null before any. */
+  getLastDrawing() { return vaeweb.lastDrawing ? Array.from(vaeweb.lastDrawing) : null; },
 };

@@ -115,7 +115,7 @@ static class TrainCommand
         {
             var table = new Table().AddColumns("epoch", "labeled −L", "unlabeled −U", "validation error %", "test error %", "seconds", "img/s");
             foreach (var r in epochLines)
-                table.AddRow($"{r.Epoch}", $"{-r.Train[Metrics.Labeled]:F2}", $"{-r.Train[Metrics.Unlabeled]:F2}", $"{r.Validation![Metrics.Error]:F2}",
+                table.AddRow($"{r.Epoch}", $"{-r.Train[Metrics.Labeled]:F2}", (r.Train.TryGetValue(Metrics.Unlabeled, out var u) ? $"{-u:F2}" : "– (all labeled)"), $"{r.Validation![Metrics.Error]:F2}",
                     $"{r.Test[Metrics.Error]:F2}", $"{r.EpochDuration.TotalSeconds:F1}", $"{r.ImagesPerSecond:N0}");
             AnsiConsole.Write(table);
             var best = result!.FinalTest;

@@ -77,6 +77,7 @@ public static class ConditionalTrainer
         double bestValidation = double.PositiveInfinity;
         Dictionary<string, double> bestTest = [];
         var labeledStream = new LabeledStream(split.LabeledIndices, generator);
+        bool fullyLabeled = split.LabeledCount == pool.Count;
         Tensor Prepare(Tensor x) => binarize ? Evaluation.Binarize(x, Binarization.Dynamic, generator) : x;
 
         for (int epoch = 1; epoch <= config.Epochs; epoch++)
@@ -96,7 +97,18 @@ public static class ConditionalTrainer
                 {
                     Dictionary<string, Tensor> parts;
                     Tensor loss;
-                    if (semi is null)
+                    if (semi is not null && fullyLabeled)
+                    {
+                        // Every image labeled: there is no unlabeled term, only the labeled bound and α·(−log q(y|x)).
+                        var rows = labeledStream.Next((int)size);
+                        var x = Prepare(pool.Images.index_select(0, rows));
+                        var labels = pool.Labels.index_select(0, rows);
+                        var labeled = semi.NegativeLabeledBound(x, labels).mean();
+                        var classification = nn.functional.cross_entropy(semi.classify(x), labels);
+                        loss = labeled + alpha * classification;
+                        parts = new() { [Metrics.Labeled] = labeled, [Metrics.Classification] = classification };
+                    }
+                    else if (semi is null)
                     {
                         // CVAE: the labeled bound on a batch of the (fully labeled) pool.
                         var rows = order.narrow(0, start, size);

@@ -66,8 +66,8 @@ public sealed record RunConfig
     /// <summary>Stop after the epoch that ends past this many minutes of training (0 = no limit): fixed-time comparisons.</summary>
     public double MaxMinutes { get; init; }
 
-    public bool IsSemiSupervised => Model is ModelKind.M2 or ModelKind.M1M2;
-    public bool IsConditional => Model != ModelKind.Vae;
+    [JsonIgnore] public bool IsSemiSupervised => Model is ModelKind.M2 or ModelKind.M1M2;
+    [JsonIgnore] public bool IsConditional => Model != ModelKind.Vae;
 
     // Bounds that keep one request from taking the server down (memory, hours of CPU); generous for real work.
     public const int MaxEpochs = 1000, MaxLatent = 512, MaxHiddenWidth = 4096, MaxHiddenLayers = 4, MaxBatch = 4096;

@@ -60,12 +60,34 @@ public sealed class RunCheckpoint
     public required byte[] Model { get; set; }
 }
 
+/// <summary>
+/// A shared view of a trained model: its images and everything needed to make them again (provenance). The id is
+/// random and unguessable; it is the gallery's URL, /g/{id}.
+/// </summary>
+public sealed class Gallery
+{
+    public required string Id { get; set; }
+    /// <summary>No foreign key: a gallery outlives its run (it keeps its images; only regeneration needs the run).</summary>
+    public long RunId { get; set; }
+    public required string RunName { get; set; }
+    public int CheckpointEpoch { get; set; }
+    public required string ConfigJson { get; set; }
+    /// <summary>The explore request that made the images (view, seed, temperature, input digit, …), as JSON.</summary>
+    public required string RequestJson { get; set; }
+    public required string Title { get; set; }
+    public int Rows { get; set; }
+    public int Cols { get; set; }
+    public required byte[] Pixels { get; set; }
+    public DateTime CreatedAt { get; set; }
+}
+
 public sealed class VaeWebDb(DbContextOptions<VaeWebDb> options) : DbContext(options)
 {
     public DbSet<Run> Runs => Set<Run>();
     public DbSet<MetricPoint> Metrics => Set<MetricPoint>();
     public DbSet<EpochImage> Images => Set<EpochImage>();
     public DbSet<RunCheckpoint> Checkpoints => Set<RunCheckpoint>();
+    public DbSet<Gallery> Galleries => Set<Gallery>();
 
     // SQLite keeps no DateTimeKind: every time is stored as UTC and comes back marked UTC.
     protected override void ConfigureConventions(ModelConfigurationBuilder conventions) =>

@@ -1,0 +1,246 @@
+using VaeWeb.Engine.Models;
+using VaeWeb.Engine.Training;
+using static TorchSharp.torch;
+using Module = TorchSharp.torch.nn.Module;
+
+namespace VaeWeb.Engine.Exploration;
+
+/// <summary>
+/// A trained model loaded from a checkpoint, and what a person can do with it: sample, restyle, complete, classify a
+/// drawing, interpolate, map the latent space. Every operation takes its inputs as plain numbers (28x28 intensities)
+/// and returns images as <see cref="ImageGrid"/>s, so callers need no TorchSharp. Deterministic given its seed.
+/// Not thread-safe: callers serialize access.
+/// </summary>
+public sealed class TrainedModel : IDisposable
+{
+    public const int Classes = 10, Pixels = 784;
+    readonly Module _model;
+
+    public RunConfig Config { get; }
+    public int Epoch { get; }
+    public bool IsConditional => Config.IsConditional;
+    /// <summary>Semi-supervised models have a classifier q(y|x).</summary>
+    public bool CanClassify => Config.IsSemiSupervised;
+    /// <summary>The CVAE has no classifier: restyling and completing need the digit's label from the person.</summary>
+    public bool NeedsLabel => Config.Model == ModelKind.Cvae;
+    public int Latent => _model switch { VariationalAutoencoder v => v.Latent, Cvae c => c.Latent, M2 m => m.Latent, M1M2 s => s.M2.Latent, _ => 0 };
+
+    TrainedModel(Module model, RunConfig config, int epoch)
+    {
+        _model = model;
+        _model.eval();
+        Config = config;
+        Epoch = epoch;
+    }
+
+    /// <summary>The model saved by <see cref="RunFolder.SaveCheckpoint"/> (model.pt bytes) for its config.</summary>
+    public static TrainedModel Load(byte[] checkpoint, RunConfig config, int epoch)
+    {
+        var model = ModelFactory.CreateModule(config);
+        try
+        {
+            using var reader = new BinaryReader(new MemoryStream(checkpoint));
+            model.load(reader);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            model.Dispose();
+            throw new InvalidDataException($"The checkpoint does not fit a {config.Model} ({config.Arch}) model with this config: {e.Message}", e);
+        }
+        return new TrainedModel(model, config, epoch);
+    }
+
+    /// <summary>
+    /// 10x10 samples at <paramref name="temperature"/> (the prior's standard deviation is scaled by it). Conditional
+    /// models: row y is class y and each column keeps one z.
+    /// </summary>
+    public ImageGrid Sample(double temperature, long seed)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var generator = new Generator((ulong)seed);
+        if (!IsConditional)
+            return Trainer.ToGrid(((VariationalAutoencoder)_model).sample(100, generator, temperature), 10, 10);
+        var labels = arange(Classes).repeat_interleave(10);
+        var z = randn(new long[] { 10, Latent }, generator: generator).mul_(temperature).repeat(10, 1);
+        return Trainer.ToGrid(Decode(Prior(z, labels), labels), 10, 10);
+    }
+
+    /// <summary>
+    /// Keeps the style z of <paramref name="pixels"/> (posterior mean, with its label: given, or the classifier's) and
+    /// decodes it with all ten labels. Returns a 1x11 grid, the digit then classes 0–9, and the label used.
+    /// </summary>
+    public (ImageGrid Grid, int Label, bool Predicted) Restyle(float[] pixels, int? label)
+    {
+        RequireConditional("Restyling");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var x = Input(pixels);
+        var (y, predicted) = LabelFor(x, label);
+        var z = Encode(x, tensor(new long[] { y }));                         // [1, Latent]
+        var all = arange(Classes);
+        var images = Decode(z.repeat(Classes, 1), all);
+        return (Trainer.ToGrid(cat([x, images], 0), 1, Classes + 1), y, predicted);
+    }
+
+    /// <summary>
+    /// Fills the pixels where <paramref name="erased"/> is true, keeping the rest: iterative conditional sampling
+    /// (Rezende et al. 2014, Section 5.2) with z ~ q(z|x, y) and x_missing ← mean of p(x|y, z), from a neutral grey.
+    /// Conditional models use the given label, or the classifier's guess on the current image at each step.
+    /// Returns a 1x(2+count) grid: the original, the masked input (erased shown black), then the completions.
+    /// </summary>
+    public ImageGrid Complete(float[] pixels, bool[] erased, int? label, int count, long seed, int iterations = 30)
+    {
+        if (erased.Length != Pixels) throw new ArgumentException($"The erased mask must have {Pixels} values (got {erased.Length}).");
+        if (count is < 1 or > 16) throw new ArgumentException($"Ask for 1 to 16 completions (got {count}).");
+        if (NeedsLabel && label is null) throw new ArgumentException("The CVAE completes a digit of a given class: choose the label.");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var generator = new Generator((ulong)seed);
+        var original = Input(pixels);
+        var missing = tensor(erased).view(1, Pixels).to(ScalarType.Float32);
+        var visible = 1 - missing;
+        var masked = original * visible;
+        var x = (masked + missing * 0.5f).repeat(count, 1);                  // [count, 784]
+        for (int i = 0; i < iterations; i++)
+        {
+            var labels = label is { } l ? full(count, l, dtype: ScalarType.Int64) : CanClassify ? ClassifyLogits(x).argmax(1) : null;
+            var (mu, logVar) = EncodeDistribution(x, labels);
+            var z = VariationalAutoencoder.reparameterize(mu, logVar, generator);
+            x = original * visible + Decode(z, labels) * missing;
+        }
+        return Trainer.ToGrid(cat([original, masked, x], 0), 1, count + 2);
+    }
+
+    /// <summary>Class probabilities of a 28x28 image, and its reconstruction through the most probable class.</summary>
+    public (float[] Probabilities, float[] Reconstruction) Classify(float[] pixels)
+    {
+        if (!CanClassify) throw new InvalidOperationException($"A {Config.Model} has no classifier; train M2 or M1+M2 to classify drawings.");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var x = Input(pixels);
+        var probabilities = nn.functional.softmax(ClassifyLogits(x), 1);
+        var y = probabilities.argmax(1);
+        var reconstruction = Decode(Encode(x, y), y);
+        return (probabilities.data<float>().ToArray(), reconstruction.contiguous().data<float>().ToArray());
+    }
+
+    /// <summary>
+    /// Decodes <paramref name="steps"/> points between the posterior means of two digits: linear, or spherical
+    /// (slerp, which keeps interpolants at the norm typical of Gaussian samples; White 2016). Conditional models keep
+    /// each digit's label for the first and second half. Returns 1x(steps) grid.
+    /// </summary>
+    public ImageGrid Interpolate(float[] from, float[] to, int? fromLabel, int? toLabel, int steps, bool spherical)
+    {
+        if (steps is < 2 or > 20) throw new ArgumentException($"Interpolate with 2 to 20 steps (got {steps}).");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var a = Input(from);
+        var b = Input(to);
+        var (ya, _) = IsConditional ? LabelFor(a, fromLabel) : (0, false);
+        var (yb, _) = IsConditional ? LabelFor(b, toLabel) : (0, false);
+        var za = Encode(a, IsConditional ? tensor(new long[] { ya }) : null);
+        var zb = Encode(b, IsConditional ? tensor(new long[] { yb }) : null);
+        var t = linspace(0, 1, steps).view(-1, 1);                           // [steps, 1]
+        Tensor z;
+        if (spherical)
+        {
+            var omega = (nn.functional.normalize(za, dim: 1) * nn.functional.normalize(zb, dim: 1)).sum().clamp(-1 + 1e-6, 1 - 1e-6).acos();
+            var sin = omega.sin();
+            z = ((1 - t) * omega).sin() / sin * za + (t * omega).sin() / sin * zb;
+        }
+        else z = (1 - t) * za + t * zb;
+        var labels = IsConditional ? where(t.view(-1) < 0.5, ya, yb).to(ScalarType.Int64) : null;
+        return Trainer.ToGrid(Decode(z, labels), 1, steps);
+    }
+
+    /// <summary>
+    /// Two coordinates per image of its posterior mean: the latent itself when it is 2-D, else its projection on the
+    /// two principal components of these means. images: [N, 784].
+    /// </summary>
+    public (float[] X, float[] Y, string Axes) LatentMap(Tensor images, Tensor labels)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var z = Encode(images, IsConditional ? (CanClassify ? ClassifyLogits(images).argmax(1) : labels) : null);
+        Tensor xy;
+        string axes;
+        if (z.shape[1] == 2) { xy = z; axes = "z₁, z₂"; }
+        else
+        {
+            var centered = z - z.mean([0], keepdim: true);
+            var (_, _, v) = linalg.svd(centered, fullMatrices: false);       // rows of v: principal directions
+            xy = centered.matmul(v.narrow(0, 0, 2).t());
+            axes = "principal components 1 and 2 of the posterior means";
+        }
+        xy = xy.contiguous();
+        return (xy[.., 0].contiguous().data<float>().ToArray(), xy[.., 1].contiguous().data<float>().ToArray(), axes);
+    }
+
+    /// <summary>The reconstruction of one image through its posterior mean (label: given, or the classifier's).</summary>
+    public float[] Reconstruct(float[] pixels, int? label)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var x = Input(pixels);
+        Tensor? y = IsConditional ? tensor(new long[] { LabelFor(x, label).Label }) : null;
+        return Decode(Encode(x, y), y).contiguous().data<float>().ToArray();
+    }
+
+    static Tensor Input(float[] pixels)
+    {
+        if (pixels.Length != Pixels) throw new ArgumentException($"An image must have {Pixels} pixels (28x28), got {pixels.Length}.");
+        return tensor(pixels).view(1, Pixels).clamp(0, 1);
+    }
+
+    void RequireConditional(string what)
+    {
+        if (!IsConditional) throw new InvalidOperationException($"{what} needs a label-conditional model (CVAE, M2 or M1+M2); this run is a {Config.Model}.");
+    }
+
+    (int Label, bool Predicted) LabelFor(Tensor x, int? label)
+    {
+        if (label is { } l)
+        {
+            if (l is < 0 or >= Classes) throw new ArgumentException($"A label is a digit class from 0 to 9 (got {l}).");
+            return (l, false);
+        }
+        if (!CanClassify) throw new ArgumentException("The CVAE has no classifier: give the digit's label.");
+        return ((int)ClassifyLogits(x).argmax(1).item<long>(), true);
+    }
+
+    Tensor ClassifyLogits(Tensor x) => _model switch
+    {
+        M2 m => m.classify(x),
+        M1M2 s => s.classify(x),
+        _ => throw new InvalidOperationException($"A {Config.Model} has no classifier."),
+    };
+
+    Tensor OneHot(Tensor labels) => nn.functional.one_hot(labels, Classes).to(ScalarType.Float32);
+
+    (Tensor Mu, Tensor LogVar) EncodeDistribution(Tensor x, Tensor? labels) => _model switch
+    {
+        VariationalAutoencoder v => v.encode(x),
+        Cvae c => c.encode(x, OneHot(labels!)),
+        M2 m => m.Generative.encode(x, OneHot(labels!)),
+        M1M2 s => s.M2.Generative.encode(s.features(x), OneHot(labels!)),
+        _ => throw new InvalidOperationException(_model.GetType().Name),
+    };
+
+    Tensor Encode(Tensor x, Tensor? labels) => EncodeDistribution(x, labels).Mu;
+
+    /// <summary>Pixel intensities [B, 784] of z [B, Latent] (with labels [B] for conditional models).</summary>
+    Tensor Decode(Tensor z, Tensor? labels) => _model switch
+    {
+        VariationalAutoencoder v => v.decode(z).sigmoid(),
+        Cvae c => c.decodeMean(z, labels!),
+        M2 m => m.Generative.decodeMean(z, labels!),
+        M1M2 s => s.decode(z, labels!),
+        _ => throw new InvalidOperationException(_model.GetType().Name),
+    };
+
+    /// <summary>z ~ p(z|y) from standard normal draws: the CVAE's learned prior shifts and scales them.</summary>
+    Tensor Prior(Tensor eps, Tensor labels) => _model is Cvae c ? c.PriorSample(eps, labels) : eps;
+
+    public void Dispose() => _model.Dispose();
+}

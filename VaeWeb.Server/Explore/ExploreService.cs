@@ -1,0 +1,212 @@
+using System.Diagnostics;
+using Microsoft.EntityFrameworkCore;
+using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Exploration;
+using VaeWeb.Engine.Training;
+using VaeWeb.Server.Data;
+
+namespace VaeWeb.Server.Explore;
+
+/// <summary>
+/// What a person asked an explore view for: everything that determines its images, so a gallery can store it as
+/// provenance and make the same images again. The input digit is a test-set index or a drawing (784 bytes, MNIST-like).
+/// </summary>
+public sealed record ExploreRequest
+{
+    /// <summary>samples | restyle | complete | interpolate.</summary>
+    public string View { get; init; } = ExploreViews.Samples;
+    public double Temperature { get; init; } = 1;
+    public long Seed { get; init; } = 1;
+    public int? TestIndex { get; init; }
+    /// <summary>A drawn digit, 28x28 intensities as bytes (0 = background, 255 = ink), used when TestIndex is null.</summary>
+    public byte[]? Drawing { get; init; }
+    public int? Label { get; init; }
+    /// <summary>Completion: top | bottom | left | right, or "mask" with <see cref="Mask"/> (784 bytes, nonzero = erased).</summary>
+    public string Region { get; init; } = "bottom";
+    public byte[]? Mask { get; init; }
+    public int Count { get; init; } = 6;
+    public int? ToTestIndex { get; init; }
+    public int Steps { get; init; } = 10;
+    public bool Spherical { get; init; }
+}
+
+public static class ExploreViews
+{
+    public const string Samples = "samples", Restyle = "restyle", Complete = "complete", Interpolate = "interpolate";
+    public static readonly string[] All = [Samples, Restyle, Complete, Interpolate];
+}
+
+public sealed record ExploreResult(ImageGrid Grid, string Title, int Epoch);
+public sealed record DrawingResult(float[] Probabilities, int Predicted, float[] Input, float[] Reconstruction, double ServerMilliseconds);
+public sealed record LatentMap(float[] X, float[] Y, int[] Labels, string Axes);
+
+/// <summary>The run has no model to explore (unknown run, or no checkpoint yet): 404 in the API.</summary>
+public sealed class ModelUnavailableException(string message) : Exception(message);
+
+/// <summary>
+/// Loads runs' checkpoints from the database into <see cref="TrainedModel"/>s (a few kept warm) and answers the explore
+/// views. Models live in this process even when training happens on remote workers: inference is cheap on a CPU.
+/// </summary>
+public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder data, ILogger<ExploreService> log) : IDisposable
+{
+    const int KeptModels = 4;
+    readonly SemaphoreSlim _gate = new(1, 1);                               // one TorchSharp call at a time: 2 cores, and models are not thread-safe
+    readonly LinkedList<(long RunId, int Epoch, TrainedModel Model)> _models = new();
+    readonly DatasetCache _datasets = new(data.Datasets);
+
+    public int TestCount(string dataset) => (int)_datasets.Get(dataset).Test.Count;
+
+    /// <summary>A test digit as intensities, and its label.</summary>
+    public (float[] Pixels, int Label) TestDigit(string dataset, int index)
+    {
+        var test = _datasets.Get(dataset).Test;
+        if (index < 0 || index >= test.Count) throw new ArgumentException($"Test digits are numbered 0 to {test.Count - 1} (got {index}).");
+        using var row = test.Images[index];
+        using var label = test.Labels[index];
+        return (row.data<float>().ToArray(), (int)label.item<long>());
+    }
+
+    public async Task<ExploreResult> RunAsync(long runId, ExploreRequest request)
+    {
+        if (!ExploreViews.All.Contains(request.View))
+            throw new ArgumentException($"Unknown view '{request.View}'. Use one of: {string.Join(", ", ExploreViews.All)}.");
+        return await WithModel(runId, model =>
+        {
+            var grid = request.View switch
+            {
+                ExploreViews.Samples => model.Sample(CheckTemperature(request.Temperature), request.Seed),
+                ExploreViews.Restyle => model.Restyle(Input(model, request, out var label), request.Label ?? label).Grid,
+                ExploreViews.Complete => model.Complete(Input(model, request, out var label2), Mask(request), request.Label ?? (model.NeedsLabel ? label2 : null), request.Count, request.Seed),
+                _ => model.Interpolate(Input(model, request, out var la), ToInput(model, request, out var lb), model.NeedsLabel ? la : null, model.NeedsLabel ? lb : null, request.Steps, request.Spherical),
+            };
+            return new ExploreResult(grid, Title(model, request), model.Epoch);
+        });
+    }
+
+    /// <summary>Classifies a drawing (any size up to 1024x1024, intensities in [0, 1]) after MNIST-like preprocessing.</summary>
+    public Task<DrawingResult> ClassifyDrawingAsync(long runId, float[] pixels, int width, int height) => WithModel(runId, model =>
+    {
+        var clock = Stopwatch.StartNew();
+        var input = Drawing.ToMnist(pixels, width, height);
+        var (probabilities, reconstruction) = model.Classify(input);
+        var predicted = Array.IndexOf(probabilities, probabilities.Max());
+        return new DrawingResult(probabilities, predicted, input, reconstruction, clock.Elapsed.TotalMilliseconds);
+    });
+
+    /// <summary>2-D coordinates of the first <paramref name="count"/> test digits' posterior means, with their labels.</summary>
+    public Task<LatentMap> LatentMapAsync(long runId, int count) => WithModel(runId, model =>
+    {
+        var test = _datasets.Get(model.Config.Dataset).Test;
+        count = (int)Math.Min(count, test.Count);
+        using var images = test.Images.narrow(0, 0, count);
+        using var labels = test.Labels.narrow(0, 0, count);
+        var (x, y, axes) = model.LatentMap(images, labels);
+        return new LatentMap(x, y, labels.data<long>().ToArray().Select(l => (int)l).ToArray(), axes);
+    });
+
+    /// <summary>The reconstruction of a test digit (for the latent map's click).</summary>
+    public Task<float[]> ReconstructTestDigitAsync(long runId, int index) => WithModel(runId, model =>
+    {
+        var (pixels, label) = TestDigit(model.Config.Dataset, index);
+        return model.Reconstruct(pixels, model.NeedsLabel ? label : null);
+    });
+
+    /// <summary>What the page needs to know of a run's model before offering views.</summary>
+    public Task<(RunConfig Config, int Epoch)> DescribeAsync(long runId) => WithModel(runId, m => (m.Config, m.Epoch));
+
+    async Task<T> WithModel<T>(long runId, Func<TrainedModel, T> use)
+    {
+        await _gate.WaitAsync();
+        try { return use(await ModelAsync(runId)); }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>The run's latest checkpoint, reloaded when a training run has saved a newer one.</summary>
+    async Task<TrainedModel> ModelAsync(long runId)
+    {
+        await using var db = await dbs.CreateDbContextAsync();
+        var run = await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.Id == runId)
+            ?? throw new ModelUnavailableException($"There is no run {runId}.");
+        var epoch = await db.Checkpoints.Where(c => c.RunId == runId).Select(c => (int?)c.Epoch).FirstOrDefaultAsync()
+            ?? throw new ModelUnavailableException($"Run {runId} has no checkpoint yet: one is saved at the end of every epoch.");
+        var node = _models.First;
+        while (node is not null && !(node.Value.RunId == runId && node.Value.Epoch == epoch)) node = node.Next;
+        if (node is not null)
+        {
+            _models.Remove(node);
+            _models.AddFirst(node);
+            return node.Value.Model;
+        }
+        var bytes = await db.Checkpoints.Where(c => c.RunId == runId).Select(c => c.Model).FirstAsync();
+        var model = TrainedModel.Load(bytes, RunConfig.FromJson(run.ConfigJson), epoch);
+        log.LogInformation("Loaded run {RunId}'s epoch {Epoch} checkpoint for exploring", runId, epoch);
+        _models.AddFirst((runId, epoch, model));
+        while (_models.Count > KeptModels) { _models.Last!.Value.Model.Dispose(); _models.RemoveLast(); }
+        return model;
+    }
+
+    float[] Input(TrainedModel model, ExploreRequest request, out int? label)
+    {
+        label = null;
+        if (request.TestIndex is { } index)
+        {
+            var (pixels, l) = TestDigit(model.Config.Dataset, index);
+            label = l;
+            return Quantized(pixels);
+        }
+        if (request.Drawing is { } drawing)
+        {
+            if (drawing.Length != TrainedModel.Pixels) throw new ArgumentException($"A drawing must have {TrainedModel.Pixels} pixels (28x28), got {drawing.Length}.");
+            return drawing.Select(b => b / 255f).ToArray();
+        }
+        throw new ArgumentException("Choose a test digit (testIndex) or send a drawing.");
+    }
+
+    float[] ToInput(TrainedModel model, ExploreRequest request, out int? label)
+    {
+        if (request.ToTestIndex is not { } index) throw new ArgumentException("Interpolation needs a second test digit (toTestIndex).");
+        var (pixels, l) = TestDigit(model.Config.Dataset, index);
+        label = l;
+        return Quantized(pixels);
+    }
+
+    // Test digits are bytes/255 already; rounding keeps a drawing and a test digit on the same 8-bit footing.
+    static float[] Quantized(float[] pixels) => pixels.Select(p => MathF.Round(p * 255) / 255).ToArray();
+
+    static double CheckTemperature(double t) => t is > 0 and <= 3 && double.IsFinite(t) ? t : throw new ArgumentException($"Temperature must be in (0, 3] (got {t}).");
+
+    /// <summary>784 flags, true where the pixel is erased.</summary>
+    public static bool[] Mask(ExploreRequest request)
+    {
+        var mask = new bool[TrainedModel.Pixels];
+        for (int i = 0; i < mask.Length; i++)
+        {
+            int row = i / 28, col = i % 28;
+            mask[i] = request.Region switch
+            {
+                "top" => row < 14,
+                "bottom" => row >= 14,
+                "left" => col < 14,
+                "right" => col >= 14,
+                "mask" => request.Mask is { Length: TrainedModel.Pixels } m ? m[i] != 0
+                    : throw new ArgumentException($"Region 'mask' needs a mask of {TrainedModel.Pixels} values."),
+                _ => throw new ArgumentException($"Unknown region '{request.Region}'. Use top, bottom, left, right or mask."),
+            };
+        }
+        return mask;
+    }
+
+    static string Title(TrainedModel model, ExploreRequest r) => r.View switch
+    {
+        ExploreViews.Samples => $"Samples at temperature {r.Temperature:G3}, seed {r.Seed}" + (model.IsConditional ? ", one row per class" : ""),
+        ExploreViews.Restyle => $"Test digit {r.TestIndex?.ToString() ?? "(drawn)"} restyled as every class",
+        ExploreViews.Complete => $"Completions of {(r.TestIndex is { } i ? $"test digit {i}" : "a drawn digit")} with the {r.Region} erased, seed {r.Seed}",
+        _ => $"{(r.Spherical ? "Spherical" : "Linear")} interpolation from test digit {r.TestIndex} to {r.ToTestIndex}",
+    };
+
+    public void Dispose()
+    {
+        foreach (var (_, _, model) in _models) model.Dispose();
+        _datasets.Dispose();
+    }
+}

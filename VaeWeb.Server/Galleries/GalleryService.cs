@@ -1,0 +1,69 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using VaeWeb.Engine.Training;
+using VaeWeb.Server.Data;
+using VaeWeb.Server.Explore;
+
+namespace VaeWeb.Server.Galleries;
+
+/// <summary>Galleries: explore results saved with their provenance under an unguessable short id.</summary>
+public sealed class GalleryService(IDbContextFactory<VaeWebDb> dbs, ExploreService explore)
+{
+    const string Alphabet = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";  // no 0/O, 1/l/I look-alikes
+    const int IdLength = 12;                                                 // 56^12 ≈ 2^70: not guessable, still short
+
+    public static JsonSerializerOptions Json => RunConfig.Json;
+
+    /// <summary>Makes the view's images now and saves them with the request, run and checkpoint that made them.</summary>
+    public async Task<Gallery> CreateAsync(long runId, ExploreRequest request)
+    {
+        var result = await explore.RunAsync(runId, request);
+        await using var db = await dbs.CreateDbContextAsync();
+        var run = await db.Runs.AsNoTracking().FirstAsync(r => r.Id == runId);
+        var gallery = new Gallery
+        {
+            Id = RandomNumberGenerator.GetString(Alphabet, IdLength),
+            RunId = runId,
+            RunName = run.Name,
+            CheckpointEpoch = result.Epoch,
+            ConfigJson = run.ConfigJson,
+            RequestJson = JsonSerializer.Serialize(request, Json),
+            Title = result.Title,
+            Rows = result.Grid.Rows,
+            Cols = result.Grid.Cols,
+            Pixels = result.Grid.Pixels,
+            CreatedAt = DateTime.UtcNow,
+        };
+        db.Galleries.Add(gallery);
+        await db.SaveChangesAsync();
+        return gallery;
+    }
+
+    public async Task<Gallery?> FindAsync(string id)
+    {
+        if (id.Length != IdLength || id.Any(c => !Alphabet.Contains(c))) return null;
+        await using var db = await dbs.CreateDbContextAsync();
+        return await db.Galleries.AsNoTracking().FirstOrDefaultAsync(g => g.Id == id);
+    }
+
+    public sealed record Regeneration(bool Identical, int DifferingPixels, string Message);
+
+    /// <summary>
+    /// Makes the gallery's images again from its provenance and compares them byte for byte. Needs the run, at the
+    /// same checkpoint: a run that trained on (or was deleted) since cannot reproduce them, and says so.
+    /// </summary>
+    public async Task<Regeneration> RegenerateAsync(Gallery gallery)
+    {
+        var request = JsonSerializer.Deserialize<ExploreRequest>(gallery.RequestJson, Json)!;
+        ExploreResult result;
+        try { result = await explore.RunAsync(gallery.RunId, request); }
+        catch (ModelUnavailableException e) { return new(false, -1, $"Cannot regenerate: {e.Message}"); }
+        if (result.Epoch != gallery.CheckpointEpoch)
+            return new(false, -1, $"Cannot regenerate exactly: run {gallery.RunId}'s checkpoint is now epoch {result.Epoch}, the gallery was made at epoch {gallery.CheckpointEpoch}.");
+        int differing = result.Grid.Pixels.Zip(gallery.Pixels).Count(p => p.First != p.Second);
+        return differing == 0
+            ? new(true, 0, $"Regenerated from the provenance: all {gallery.Pixels.Length:N0} pixels identical.")
+            : new(false, differing, $"Regenerated: {differing:N0} of {gallery.Pixels.Length:N0} pixels differ.");
+    }
+}

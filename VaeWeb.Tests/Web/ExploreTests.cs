@@ -1,0 +1,168 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using VaeWeb.Engine.Training;
+using VaeWeb.Server.Data;
+using VaeWeb.Server.Runs;
+
+namespace VaeWeb.Tests.Web;
+
+/// <summary>The app with one small semi-supervised run trained to completion by its embedded worker.</summary>
+public sealed class ServerWithTrainedM2 : IAsyncLifetime
+{
+    public VaeWebServer Server { get; private set; } = null!;
+    public long RunId { get; private set; }
+    public long VaeRunId { get; private set; }
+
+    public async Task InitializeAsync()
+    {
+        Server = VaeWebServer.Start();
+        var runs = Server.Services.GetRequiredService<RunService>();
+        var m2 = await runs.SubmitAsync(new RunConfig
+        {
+            Model = ModelKind.M2, Labels = 0, Alpha = 20, Epochs = 1, TrainLimit = 6000, TestLimit = 500, Latent = 8, Hidden = [128, 128],
+        }, "explore m2");
+        var vae = await runs.SubmitAsync(new RunConfig { Epochs = 1, TrainLimit = 2000, TestLimit = 200, Hidden = [100], Latent = 2 }, "explore vae");
+        (RunId, VaeRunId) = (m2.Id, vae.Id);
+        for (int i = 0; i < 1200 && (await runs.FindAsync(vae.Id))!.Status != RunStatus.Completed; i++) await Task.Delay(100);
+        Assert.Equal(RunStatus.Completed, (await runs.FindAsync(m2.Id))!.Status);
+        Assert.Equal(RunStatus.Completed, (await runs.FindAsync(vae.Id))!.Status);
+    }
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixture<ServerWithTrainedM2>, IClassFixture<Browser>
+{
+    [Fact]
+    public async Task Drawing_a_digit_with_pointer_strokes_shows_class_probabilities_and_what_the_model_saw()
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(app.Server.Address, $"/runs/{app.RunId}/explore").ToString());
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Draw" }).ClickAsync();
+        var pad = page.GetByTestId("draw-pad");
+        await pad.WaitForAsync();
+        await page.WaitForFunctionAsync("() => document.getElementById('draw-pad')?.dataset.attached === '1'");
+        var box = (await pad.BoundingBoxAsync())!;
+        // A "7": a bar across the top, then a stroke down to the lower left.
+        await page.Mouse.MoveAsync(box.X + 70, box.Y + 60);
+        await page.Mouse.DownAsync();
+        await page.Mouse.MoveAsync(box.X + 210, box.Y + 60, new() { Steps = 10 });
+        await page.Mouse.MoveAsync(box.X + 120, box.Y + 230, new() { Steps = 15 });
+        await page.Mouse.UpAsync();
+
+        var predicted = page.GetByTestId("draw-predicted");
+        await Assertions.Expect(predicted).ToHaveAttributeAsync("data-predicted", new System.Text.RegularExpressions.Regex("^[0-9]$"));
+        Assert.Equal(1.0, double.Parse((await predicted.GetAttributeAsync("data-probability-sum"))!, System.Globalization.CultureInfo.InvariantCulture), 3);
+        var bars = await page.EvaluateAsync<double[]>($"() => document.getElementById('probabilities-{app.RunId}').data[0].y");
+        Assert.Equal(10, bars.Length);
+        await Assertions.Expect(page.GetByTestId("draw-input")).ToHaveAttributeAsync("data-drawn", "1");
+        await Assertions.Expect(page.GetByTestId("draw-latency")).ToContainTextAsync("round trip");
+        await Browser.Screenshot(page, "10-draw");
+    }
+
+    [Fact]
+    public async Task A_half_erased_test_digit_is_completed_and_shared_as_a_gallery_that_opens_in_a_fresh_browser()
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(app.Server.Address, $"/runs/{app.RunId}/explore").ToString());
+        await Assertions.Expect(page.GetByTestId("explore-samples")).ToHaveAttributeAsync("data-drawn", "100");
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Complete" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Complete", Exact = true }).ClickAsync();
+        var completions = page.GetByTestId("explore-complete");
+        await Assertions.Expect(completions).ToHaveAttributeAsync("data-drawn", "8");     // original, masked, six completions
+        await Browser.Screenshot(page, "11-complete");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Share" }).Nth(0).ClickAsync();
+        var link = page.GetByTestId("gallery-link");
+        await link.WaitForAsync();
+        var href = (await link.GetAttributeAsync("href"))!;
+        Assert.Matches("^/g/[2-9a-zA-Z]{12}$", href);
+
+        // Someone else opens the link: a new browser context, no circuit, the images and their provenance.
+        var context = await browser.Chromium.NewContextAsync();
+        var other = await context.NewPageAsync();
+        var response = await other.GotoAsync(new Uri(app.Server.Address, href).ToString());
+        Assert.Equal(200, response!.Status);
+        await Assertions.Expect(other.GetByTestId("gallery-title")).ToContainTextAsync("Completions of test digit 0 with the bottom erased");
+        Assert.True(await other.EvaluateAsync<bool>("() => { const i = document.querySelector('[data-testid=gallery-image]'); return i.complete && i.naturalWidth > 0; }"));
+        var html = await other.ContentAsync();
+        Assert.Contains("property=\"og:image\"", html);
+        Assert.Contains($"{href}.png", html);
+        await Assertions.Expect(other.GetByTestId("provenance")).ToContainTextAsync("epoch 1");
+        await other.GetByRole(AriaRole.Button, new() { Name = "Regenerate from provenance" }).ClickAsync();
+        await Assertions.Expect(other.GetByTestId("regeneration")).ToContainTextAsync("identical");
+        await Browser.Screenshot(other, "12-gallery");
+        await context.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Samples_are_reproducible_from_their_seed_and_a_gallery_regenerates_exactly()
+    {
+        using var http = app.Server.CreateClient();
+        var request = new { view = "samples", temperature = 0.7, seed = 99 };
+        var first = await (await http.PostAsJsonAsync($"/api/runs/{app.RunId}/explore", request)).Content.ReadFromJsonAsync<JsonElement>();
+        var second = await (await http.PostAsJsonAsync($"/api/runs/{app.RunId}/explore", request)).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(first.GetProperty("pixels").GetString(), second.GetProperty("pixels").GetString());
+        Assert.Equal(10, first.GetProperty("rows").GetInt32());
+
+        var created = await http.PostAsJsonAsync($"/api/runs/{app.RunId}/galleries", new { view = "restyle", testIndex = 7 });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+        var regenerated = await (await http.PostAsync($"/api/galleries/{id}/regenerate", null)).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(regenerated.GetProperty("identical").GetBoolean(), regenerated.ToString());
+        var png = await http.GetAsync($"/g/{id}.png?download=1");
+        Assert.Equal("image/png", png.Content.Headers.ContentType!.MediaType);
+        Assert.Equal("attachment", png.Content.Headers.ContentDisposition!.DispositionType);
+    }
+
+    [Fact]
+    public async Task Bad_drawings_unknown_runs_and_unknown_galleries_get_clear_client_errors()
+    {
+        using var http = app.Server.CreateClient();
+        async Task<(HttpStatusCode Status, string Detail)> Classify(long run, string body)
+        {
+            var response = await http.PostAsync($"/api/runs/{run}/classify", new StringContent(body, Encoding.UTF8, "application/json"));
+            var text = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, text);
+        }
+
+        var notJson = await Classify(app.RunId, "{\"width\": 28, \"height\": 28, \"pixels\": [0, 1,");
+        Assert.Equal(HttpStatusCode.BadRequest, notJson.Status);
+        Assert.Contains("not valid JSON", notJson.Detail);
+        var nonNumeric = await Classify(app.RunId, "{\"width\": 28, \"height\": 28, \"pixels\": [\"ink\"]}");
+        Assert.Equal(HttpStatusCode.BadRequest, nonNumeric.Status);
+        var wrongCount = await Classify(app.RunId, JsonSerializer.Serialize(new { width = 28, height = 28, pixels = new float[10] }));
+        Assert.Equal(HttpStatusCode.BadRequest, wrongCount.Status);
+        Assert.Contains("784 pixels", wrongCount.Detail);
+        var outOfRange = await Classify(app.RunId, JsonSerializer.Serialize(new { width = 28, height = 28, pixels = Enumerable.Repeat(7f, 784) }));
+        Assert.Contains("between 0 and 1", outOfRange.Detail);
+        var huge = await Classify(app.RunId, JsonSerializer.Serialize(new { width = 5000, height = 5000, pixels = new float[1] }));
+        Assert.Equal(HttpStatusCode.BadRequest, huge.Status);
+        Assert.Contains("1024x1024", huge.Detail);
+        var oversized = await http.PostAsync($"/api/runs/{app.RunId}/classify", new ByteArrayContent(new byte[17 * 1024 * 1024]) { Headers = { ContentType = new("application/json") } });
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, oversized.StatusCode);
+        var empty = await Classify(app.RunId, JsonSerializer.Serialize(new { width = 28, height = 28, pixels = new float[784] }));
+        Assert.Contains("empty", empty.Detail);
+
+        var unknownRun = await Classify(99_999, JsonSerializer.Serialize(new { width = 28, height = 28, pixels = new float[784] }));
+        Assert.Equal(HttpStatusCode.NotFound, unknownRun.Status);
+        Assert.Contains("There is no run 99999", unknownRun.Detail);
+        var noClassifier = await Classify(app.VaeRunId, JsonSerializer.Serialize(new { width = 28, height = 28, pixels = Enumerable.Repeat(1f, 784) }));
+        Assert.Equal(HttpStatusCode.Conflict, noClassifier.Status);
+        Assert.Contains("no classifier", noClassifier.Detail);
+
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/galleries/AAAAAAAAAAAA")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/g/nope.png")).StatusCode);
+        var page = await http.GetAsync("/g/AAAAAAAAAAAA");
+        Assert.Equal(HttpStatusCode.NotFound, page.StatusCode);
+        Assert.Contains("there is no gallery with that id", await page.Content.ReadAsStringAsync());
+        var badView = await http.PostAsJsonAsync($"/api/runs/{app.RunId}/explore", new { view = "dream" });
+        Assert.Equal(HttpStatusCode.BadRequest, badView.StatusCode);
+        var badDigit = await http.PostAsJsonAsync($"/api/runs/{app.RunId}/explore", new { view = "restyle", testIndex = 10_000_000 });
+        Assert.Contains("Test digits are numbered", await badDigit.Content.ReadAsStringAsync());
+    }
+}
