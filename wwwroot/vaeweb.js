@@ -117,4 +117,40 @@ window.vaeweb = {
 
   /** The last drawing as the model saw it (784 bytes), for restyling or completing it; null before any. */
   getLastDrawing() { return vaeweb.lastDrawing ? Array.from(vaeweb.lastDrawing) : null; },
+
+  /**
+   * An eraser over a 28x28 digit drawn at 8x: painted cells become the region to complete (shown red).
+   * pixels: the digit's 784 bytes. getMask(canvas) returns 784 values, 1 where erased.
+   */
+  attachEraser(canvas, pixels) {
+    if (typeof canvas === "string") canvas = document.getElementById(canvas);
+    if (!canvas) return;
+    const scale = canvas.width / 28, digit = Uint8Array.from(pixels);
+    const mask = new Uint8Array(784);
+    const ctx = canvas.getContext("2d");
+    const draw = () => {
+      for (let i = 0; i < 784; i++) {
+        const v = digit[i];
+        ctx.fillStyle = mask[i] ? "rgb(160, 30, 30)" : `rgb(${v}, ${v}, ${v})`;
+        ctx.fillRect((i % 28) * scale, Math.floor(i / 28) * scale, scale, scale);
+      }
+    };
+    let erasing = false;
+    const paint = e => {
+      const r = canvas.getBoundingClientRect();
+      const cx = (e.clientX - r.left) * 28 / r.width, cy = (e.clientY - r.top) * 28 / r.height;
+      for (let y = Math.floor(cy - 1.5); y <= cy + 1.5; y++)
+        for (let x = Math.floor(cx - 1.5); x <= cx + 1.5; x++)
+          if (x >= 0 && x < 28 && y >= 0 && y < 28) mask[y * 28 + x] = 1;
+      draw();
+    };
+    canvas.onpointerdown = e => { erasing = true; canvas.setPointerCapture(e.pointerId); paint(e); e.preventDefault(); };
+    canvas.onpointermove = e => { if (erasing) paint(e); };
+    canvas.onpointerup = canvas.onpointercancel = () => { erasing = false; };
+    canvas.vaewebMask = mask;
+    canvas.style.touchAction = "none";
+    draw();
+  },
+
+  getMaskById(id) { const m = document.getElementById(id)?.vaewebMask; return m ? Array.from(m) : null; },
 };

@@ -155,6 +155,25 @@ public sealed class TrainedModel : IDisposable
     }
 
     /// <summary>
+    /// For 2-D latents: the learned manifold, decoded on a side x side grid of z at evenly spaced quantiles of the
+    /// N(0, I) prior (Kingma &amp; Welling 2013, Figure 4). Conditional models draw it for one label.
+    /// </summary>
+    public ImageGrid Manifold(int side, int? label)
+    {
+        if (Latent != 2) throw new InvalidOperationException($"The manifold grid is for 2-D latents; this model has {Latent}. Use the latent map instead.");
+        if (side is < 2 or > 30) throw new ArgumentException($"Give a grid side from 2 to 30 (got {side}).");
+        if (IsConditional && label is null) throw new ArgumentException("Choose the label whose manifold to draw.");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        // Quantiles (i + 0.5)/side of N(0, 1) through the inverse error function: Φ⁻¹(p) = √2·erfinv(2p − 1).
+        var p = (arange(side, dtype: ScalarType.Float32) + 0.5f) / side;
+        var q = special.erfinv(p * 2 - 1) * MathF.Sqrt(2);
+        var z = stack([q.flip(0).repeat_interleave(side), q.repeat(side)], 1);  // row-major, z₂ decreasing down the rows
+        var labels = IsConditional ? full(side * side, label!.Value, dtype: ScalarType.Int64) : null;
+        return Trainer.ToGrid(Decode(z, labels), side, side);
+    }
+
+    /// <summary>
     /// Two coordinates per image of its posterior mean: the latent itself when it is 2-D, else its projection on the
     /// two principal components of these means. images: [N, 784].
     /// </summary>

@@ -13,7 +13,7 @@ namespace VaeWeb.Server.Explore;
 /// </summary>
 public sealed record ExploreRequest
 {
-    /// <summary>samples | restyle | complete | interpolate.</summary>
+    /// <summary>samples | restyle | complete | interpolate | manifold.</summary>
     public string View { get; init; } = ExploreViews.Samples;
     public double Temperature { get; init; } = 1;
     public long Seed { get; init; } = 1;
@@ -26,14 +26,15 @@ public sealed record ExploreRequest
     public byte[]? Mask { get; init; }
     public int Count { get; init; } = 6;
     public int? ToTestIndex { get; init; }
+    /// <summary>Interpolation steps; the manifold grid's side.</summary>
     public int Steps { get; init; } = 10;
     public bool Spherical { get; init; }
 }
 
 public static class ExploreViews
 {
-    public const string Samples = "samples", Restyle = "restyle", Complete = "complete", Interpolate = "interpolate";
-    public static readonly string[] All = [Samples, Restyle, Complete, Interpolate];
+    public const string Samples = "samples", Restyle = "restyle", Complete = "complete", Interpolate = "interpolate", Manifold = "manifold";
+    public static readonly string[] All = [Samples, Restyle, Complete, Interpolate, Manifold];
 }
 
 public sealed record ExploreResult(ImageGrid Grid, string Title, int Epoch);
@@ -76,6 +77,7 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder d
             {
                 ExploreViews.Samples => model.Sample(CheckTemperature(request.Temperature), request.Seed),
                 ExploreViews.Restyle => model.Restyle(Input(model, request, out var label), request.Label ?? label).Grid,
+                ExploreViews.Manifold => model.Manifold(request.Steps, request.Label),
                 ExploreViews.Complete => model.Complete(Input(model, request, out var label2), Mask(request), request.Label ?? (model.NeedsLabel ? label2 : null), request.Count, request.Seed),
                 _ => model.Interpolate(Input(model, request, out var la), ToInput(model, request, out var lb), model.NeedsLabel ? la : null, model.NeedsLabel ? lb : null, request.Steps, request.Spherical),
             };
@@ -112,7 +114,7 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder d
     });
 
     /// <summary>What the page needs to know of a run's model before offering views.</summary>
-    public Task<(RunConfig Config, int Epoch)> DescribeAsync(long runId) => WithModel(runId, m => (m.Config, m.Epoch));
+    public Task<(RunConfig Config, int Epoch, int Latent)> DescribeAsync(long runId) => WithModel(runId, m => (m.Config, m.Epoch, m.Latent));
 
     async Task<T> WithModel<T>(long runId, Func<TrainedModel, T> use)
     {
@@ -200,7 +202,8 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder d
     {
         ExploreViews.Samples => $"Samples at temperature {r.Temperature:G3}, seed {r.Seed}" + (model.IsConditional ? ", one row per class" : ""),
         ExploreViews.Restyle => $"Test digit {r.TestIndex?.ToString() ?? "(drawn)"} restyled as every class",
-        ExploreViews.Complete => $"Completions of {(r.TestIndex is { } i ? $"test digit {i}" : "a drawn digit")} with the {r.Region} erased, seed {r.Seed}",
+        ExploreViews.Complete => $"Completions of {(r.TestIndex is { } i ? $"test digit {i}" : "a drawn digit")} with {(r.Region == "mask" ? "brushed pixels" : $"the {r.Region}")} erased, seed {r.Seed}",
+        ExploreViews.Manifold => $"The learned 2-D manifold, {r.Steps}x{r.Steps}" + (r.Label is { } y ? $", digit {y}" : ""),
         _ => $"{(r.Spherical ? "Spherical" : "Linear")} interpolation from test digit {r.TestIndex} to {r.ToTestIndex}",
     };
 

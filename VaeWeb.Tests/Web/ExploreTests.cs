@@ -120,6 +120,28 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
     }
 
     [Fact]
+    public async Task A_2d_vae_draws_its_manifold_and_brushed_regions_are_completed()
+    {
+        using var http = app.Server.CreateClient();
+        var manifold = await http.PostAsJsonAsync($"/api/runs/{app.VaeRunId}/explore", new { view = "manifold", steps = 5 });
+        var grid = await manifold.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((5, 5), (grid.GetProperty("rows").GetInt32(), grid.GetProperty("cols").GetInt32()));
+        var notTwoD = await http.PostAsJsonAsync($"/api/runs/{app.RunId}/explore", new { view = "manifold", steps = 5, label = 3 });
+        Assert.Equal(HttpStatusCode.Conflict, notTwoD.StatusCode);
+        Assert.Contains("2-D latents", await notTwoD.Content.ReadAsStringAsync());
+
+        // A brushed square in the middle of test digit 4: only those pixels change.
+        var mask = new byte[784];
+        for (int y = 10; y < 18; y++) for (int x = 10; x < 18; x++) mask[y * 28 + x] = 1;
+        var completed = await http.PostAsJsonAsync($"/api/runs/{app.RunId}/explore", new { view = "complete", testIndex = 4, region = "mask", mask, count = 2 });
+        var pixels = (await completed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("pixels").GetBytesFromBase64();
+        for (int i = 0; i < 784; i++)
+            if (mask[i] == 0) Assert.Equal(pixels[i], pixels[2 * 784 + i]);
+        var noMask = await http.PostAsJsonAsync($"/api/runs/{app.RunId}/explore", new { view = "complete", testIndex = 4, region = "mask" });
+        Assert.Equal(HttpStatusCode.BadRequest, noMask.StatusCode);
+    }
+
+    [Fact]
     public async Task Bad_drawings_unknown_runs_and_unknown_galleries_get_clear_client_errors()
     {
         using var http = app.Server.CreateClient();
