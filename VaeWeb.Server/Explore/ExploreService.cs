@@ -13,7 +13,7 @@ namespace VaeWeb.Server.Explore;
 /// </summary>
 public sealed record ExploreRequest
 {
-    /// <summary>samples | restyle | complete | interpolate | manifold.</summary>
+    /// <summary>samples | restyle | complete | interpolate | manifold | classify.</summary>
     public string View { get; init; } = ExploreViews.Samples;
     public double Temperature { get; init; } = 1;
     public long Seed { get; init; } = 1;
@@ -33,8 +33,8 @@ public sealed record ExploreRequest
 
 public static class ExploreViews
 {
-    public const string Samples = "samples", Restyle = "restyle", Complete = "complete", Interpolate = "interpolate", Manifold = "manifold";
-    public static readonly string[] All = [Samples, Restyle, Complete, Interpolate, Manifold];
+    public const string Samples = "samples", Restyle = "restyle", Complete = "complete", Interpolate = "interpolate", Manifold = "manifold", Classify = "classify";
+    public static readonly string[] All = [Samples, Restyle, Complete, Interpolate, Manifold, Classify];
 }
 
 public sealed record ExploreResult(ImageGrid Grid, string Title, int Epoch);
@@ -73,6 +73,16 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder d
             throw new ArgumentException($"Unknown view '{request.View}'. Use one of: {string.Join(", ", ExploreViews.All)}.");
         return await WithModel(runId, model =>
         {
+            if (request.View == ExploreViews.Classify)
+            {
+                // A drawing (or test digit) and its reconstruction, titled with the classifier's answer.
+                var input = Input(model, request, out _);
+                var (probabilities, reconstruction) = model.Classify(input);
+                int predicted = Array.IndexOf(probabilities, probabilities.Max());
+                var pixels = input.Concat(reconstruction).Select(v => (byte)Math.Clamp(MathF.Round(v * 255), 0, 255)).ToArray();
+                return new ExploreResult(new ImageGrid(1, 2, 28, 28, pixels),
+                    $"{(request.TestIndex is { } t ? $"Test digit {t}" : "A drawn digit")} classified as {predicted} ({100 * probabilities[predicted]:F1}%), and its reconstruction", model.Epoch);
+            }
             var grid = request.View switch
             {
                 ExploreViews.Samples => model.Sample(CheckTemperature(request.Temperature), request.Seed),

@@ -62,6 +62,13 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
         await Assertions.Expect(page.GetByTestId("draw-input")).ToHaveAttributeAsync("data-drawn", "1");
         await Assertions.Expect(page.GetByTestId("draw-latency")).ToContainTextAsync("round trip");
         await Browser.Screenshot(page, "10-draw");
+
+        // The drawing, shared: a gallery titled with the same answer.
+        await page.GetByRole(AriaRole.Button, new() { Name = "Share" }).Last.ClickAsync();
+        var href = (await page.GetByTestId("gallery-link").GetAttributeAsync("href"))!;
+        var gallery = await browser.NewPageAsync();
+        await gallery.GotoAsync(new Uri(app.Server.Address, href).ToString());
+        await Assertions.Expect(gallery.GetByTestId("gallery-title")).ToContainTextAsync($"A drawn digit classified as {await predicted.GetAttributeAsync("data-predicted")}");
     }
 
     [Fact]
