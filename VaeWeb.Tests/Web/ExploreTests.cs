@@ -127,6 +127,33 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
     }
 
     [Fact]
+    public async Task The_latent_map_is_a_webgl_scatter_of_test_digits_and_clicking_a_point_shows_its_digit()
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(app.Server.Address, $"/runs/{app.RunId}/explore").ToString());
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Latent space" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Map 2,000 test digits" }).ClickAsync();
+        var chart = $"document.getElementById('latent-{app.RunId}')";
+        await page.WaitForFunctionAsync($"() => {chart}?._fullData?.length === 10");
+        Assert.Equal(["scattergl"], await page.EvaluateAsync<string[]>($"() => [...new Set({chart}._fullData.map(t => t.type))]"));
+        // The first 2,000 of the 10,000 test digits, each once.
+        Assert.Equal(2000, await page.EvaluateAsync<int>($"() => {chart}.data.reduce((n, t) => n + t.x.length, 0)"));
+
+        // Click the first point of the trace for digit 0, where Plotly drew it.
+        var at = await page.EvaluateAsync<double[]>($$"""
+            () => {
+              const gd = {{chart}}, L = gd._fullLayout, box = gd.getBoundingClientRect();
+              const t = gd.data[0];
+              return [box.left + L._size.l + L.xaxis.l2p(t.x[0]), box.top + L._size.t + L.yaxis.l2p(t.y[0])];
+            }
+            """);
+        await page.Mouse.MoveAsync((float)at[0], (float)at[1]);
+        await page.Mouse.ClickAsync((float)at[0], (float)at[1]);
+        await Assertions.Expect(page.GetByTestId("latent-clicked")).ToHaveAttributeAsync("data-drawn", "2");
+        await Browser.Screenshot(page, "13-latent-map");
+    }
+
+    [Fact]
     public async Task A_2d_vae_draws_its_manifold_and_brushed_regions_are_completed()
     {
         using var http = app.Server.CreateClient();
