@@ -54,9 +54,9 @@ public sealed record RunConfig
     /// <summary>M2, M1+M2: the poster's 55,000/5,000 training/validation split or Kingma et al.'s 50,000/10,000.</summary>
     public ValidationSplit Split { get; init; } = ValidationSplit.Poster;
     /// <summary>
-    /// M2, M1+M2: weight of −log q(y|x) on labeled images, per image like the bounds. Equation 9's α = 0.1·N weighs the
-    /// classifier by the whole data set size; with per-batch means and one labeled batch per unlabeled batch, the same
-    /// balance is α = 0.1·N/N_labeled (5.5 at 1000 labels), which the trainer uses when this is 0.
+    /// M2, M1+M2: weight of −log q(y|x) per labeled image, against weight 1 for its labeled bound. Equation 9's
+    /// α = 0.1·N multiplies the mean of −log q(y|x) over the labeled images: per labeled image that is 0.1·N/N_labeled
+    /// (5.5 at 1000 labels of 55,000), which the trainer uses when this is 0.
     /// </summary>
     public double Alpha { get; init; }
     /// <summary>CVAE: a learned Gaussian p(z|y) per class instead of N(0, I).</summary>
