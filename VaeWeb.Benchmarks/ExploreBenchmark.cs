@@ -20,16 +20,8 @@ static class ExploreBenchmark
 {
     public static async Task RunAsync()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-bench-explore-").FullName;
-        await using var app = new WebApplicationFactory<VaeWeb.Server.DataFolder>().WithWebHostBuilder(web =>
-        {
-            web.UseSetting("Engine:Database", Path.Combine(folder, "bench.db"));
-            web.UseSetting("Engine:RunsDirectory", Path.Combine(folder, "runs"));
-            web.UseSetting("Logging:LogLevel:Default", "Warning");
-        });
-        app.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
-        app.StartServer();
-        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var (factory, address) = BenchHost.StartServer("vaeweb-bench-explore-");
+        await using var app = factory;
         var runs = app.Services.GetRequiredService<RunService>();
         // The poster's FC M2 networks (784-500-500-50), trained briefly: latency depends on the size, not the accuracy.
         var run = await runs.SubmitAsync(new RunConfig { Model = ModelKind.M2, Labels = 1000, Epochs = 1, TrainLimit = 3000, TestLimit = 500 }, "bench m2");
@@ -61,11 +53,7 @@ static class ExploreBenchmark
         }
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new()
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        await using var browser = await BenchHost.LaunchChromium(playwright);
         var page = await browser.NewPageAsync();
         await page.GotoAsync(new Uri(address, "/health").ToString());
         var browserTimes = await page.EvaluateAsync<double[]>($$"""

@@ -26,17 +26,8 @@ var config = new RunConfig { Epochs = 1, TrainLimit = 30_000, TestLimit = 1_000 
 
 TorchRuntime.EnsureInitialized();
 var (train, test) = Datasets.Load(config.Dataset);
-var folder = Directory.CreateTempSubdirectory("vaeweb-bench-").FullName;
-// Any type of the server's assembly names the app to start; `Program` here would be this benchmark itself.
-await using var app = new WebApplicationFactory<VaeWeb.Server.DataFolder>().WithWebHostBuilder(web =>
-{
-    web.UseSetting("Engine:Database", Path.Combine(folder, "bench.db"));
-    web.UseSetting("Engine:RunsDirectory", Path.Combine(folder, "runs"));
-    web.UseSetting("Logging:LogLevel:Default", "Warning");
-});
-app.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
-app.StartServer();
-var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+var (factory, address) = BenchHost.StartServer("vaeweb-bench-");
+await using var app = factory;
 // The worker's own epoch report carries the training rate (the test pass excluded), the same figure as side A's.
 var epochReports = new System.Collections.Concurrent.ConcurrentDictionary<long, EpochReport>();
 using var subscription = app.Services.GetRequiredService<RunFeed>().Subscribe(null, u =>
@@ -46,11 +37,7 @@ using var subscription = app.Services.GetRequiredService<RunFeed>().Subscribe(nu
 });
 
 using var playwright = await Playwright.CreateAsync();
-await using var browser = await playwright.Chromium.LaunchAsync(new()
-{
-    ExecutablePath = "/usr/bin/chromium",
-    Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+await using var browser = await BenchHost.LaunchChromium(playwright);
 
 var firstPoint = new List<double>();
 var engineAlone = new List<double>();

@@ -51,9 +51,8 @@ public static class ConditionalTrainer
             {
                 stacked.FeatureMean.copy_(pool.Images.mean([0]));
                 stacked.FeatureScale.copy_(pool.Images.std(0).clamp_min_(1e-3));
+                pool.Images.sub_(stacked.FeatureMean).div_(stacked.FeatureScale);   // the features just computed, now standardized
             }
-            pool.Dispose();
-            pool = Features(stacked, split.Pool);
             validation = Features(stacked, split.Validation);
             evaluation = Features(stacked, test);
             binarize = false;                                                // M2 models real-valued z1 with a Gaussian

@@ -36,25 +36,18 @@ public sealed class RunFolder
     }
 
     /// <summary>The model of the latest checkpoint, built from the config saved with it.</summary>
-    public (VariationalAutoencoder Model, Checkpoint Checkpoint) LoadCheckpoint()
-    {
-        if (!System.IO.File.Exists(CheckpointFile) || !System.IO.File.Exists(ModelFile))
-            throw new FileNotFoundException($"No checkpoint in {Path}: expected checkpoint.json and model.pt, written at the end of each epoch by 'train'.");
-        var checkpoint = JsonSerializer.Deserialize<Checkpoint>(System.IO.File.ReadAllText(CheckpointFile), RunConfig.Json)
-            ?? throw new InvalidDataException($"{CheckpointFile} is empty.");
-        var model = ModelFactory.Create(checkpoint.Config);
-        model.load(ModelFile);
-        return (model, checkpoint);
-    }
+    public (VariationalAutoencoder Model, Checkpoint Checkpoint) LoadCheckpoint() => Load(ModelFactory.Create);
 
     /// <summary>Any model's latest (for semi-supervised runs: best-validation) checkpoint, conditional ones included.</summary>
-    public (TorchSharp.torch.nn.Module Model, Checkpoint Checkpoint) LoadAnyCheckpoint()
+    public (TorchSharp.torch.nn.Module Model, Checkpoint Checkpoint) LoadAnyCheckpoint() => Load(ModelFactory.CreateModule);
+
+    (T Model, Checkpoint Checkpoint) Load<T>(Func<RunConfig, T> create) where T : TorchSharp.torch.nn.Module
     {
         if (!System.IO.File.Exists(CheckpointFile) || !System.IO.File.Exists(ModelFile))
             throw new FileNotFoundException($"No checkpoint in {Path}: expected checkpoint.json and model.pt, written at the end of each epoch by 'train'.");
         var checkpoint = JsonSerializer.Deserialize<Checkpoint>(System.IO.File.ReadAllText(CheckpointFile), RunConfig.Json)
             ?? throw new InvalidDataException($"{CheckpointFile} is empty.");
-        var model = ModelFactory.CreateModule(checkpoint.Config);
+        var model = create(checkpoint.Config);
         model.load(ModelFile);
         return (model, checkpoint);
     }

@@ -49,6 +49,10 @@ public sealed record CheckpointSaved(int Epoch, string Path) : TrainingEvent;
 public sealed record ImageGrid(int Rows, int Cols, int Height, int Width, byte[] Pixels)
 {
     public int Count => Rows * Cols;
+
+    /// <summary>28x28 images given as intensities in [0, 1], image-major, rounded to bytes.</summary>
+    public static ImageGrid FromIntensities(int rows, int cols, IEnumerable<float> intensities) =>
+        new(rows, cols, 28, 28, intensities.Select(v => (byte)Math.Clamp(MathF.Round(v * 255), 0, 255)).ToArray());
 }
 
 /// <summary>The outcome of a finished run.</summary>

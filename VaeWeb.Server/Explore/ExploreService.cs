@@ -79,8 +79,7 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder d
                 var input = Input(model, request, out _);
                 var (probabilities, reconstruction) = model.Classify(input);
                 int predicted = Array.IndexOf(probabilities, probabilities.Max());
-                var pixels = input.Concat(reconstruction).Select(v => (byte)Math.Clamp(MathF.Round(v * 255), 0, 255)).ToArray();
-                return new ExploreResult(new ImageGrid(1, 2, 28, 28, pixels),
+                return new ExploreResult(ImageGrid.FromIntensities(1, 2, input.Concat(reconstruction)),
                     $"{(request.TestIndex is { } t ? $"Test digit {t}" : "A drawn digit")} classified as {predicted} ({100 * probabilities[predicted]:F1}%), and its reconstruction", model.Epoch);
             }
             var grid = request.View switch

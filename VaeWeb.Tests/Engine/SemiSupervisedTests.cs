@@ -9,11 +9,7 @@ namespace VaeWeb.Tests.Engine;
 /// <summary>Labeled subsets and real conditional / semi-supervised trainings on subsets of real MNIST.</summary>
 public class SemiSupervisedTests
 {
-    static readonly Lazy<(ImageSet Train, ImageSet Test)> Mnist = new(() =>
-    {
-        TorchRuntime.EnsureInitialized();
-        return Datasets.Load("mnist");
-    });
+    static readonly Lazy<(ImageSet Train, ImageSet Test)> Mnist = TestMnist.Loaded;
 
     [Fact]
     public void Labels_are_drawn_balanced_over_classes_distinct_and_reproducible_from_the_seed()

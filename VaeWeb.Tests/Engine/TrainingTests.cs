@@ -9,11 +9,7 @@ namespace VaeWeb.Tests.Engine;
 /// <summary>Real trainings on small subsets of real MNIST: seconds each on 2 cores.</summary>
 public class TrainingTests
 {
-    static readonly Lazy<(ImageSet Train, ImageSet Test)> Mnist = new(() =>
-    {
-        TorchRuntime.EnsureInitialized();
-        return Datasets.Load("mnist");
-    });
+    static readonly Lazy<(ImageSet Train, ImageSet Test)> Mnist = TestMnist.Loaded;
 
     static RunConfig Small(int epochs) => new() { Epochs = epochs, Hidden = [200, 200], Latent = 20, TrainLimit = 3000, TestLimit = 500, Seed = 3 };
 

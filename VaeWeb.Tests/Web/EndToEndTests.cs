@@ -44,7 +44,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
             await Browser.Screenshot(page, "1-new-run-form");
             await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
 
-            await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new"));
+            await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new"), new() { WaitUntil = WaitUntilState.Commit });
             runId = long.Parse(page.Url.Split('/').Last());
             var first = await WaitForPoints(page, runId, n => n > 0, "the first loss point");
             var later = await WaitForPoints(page, runId, n => n > first, "more live loss points");
@@ -118,7 +118,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "first tiny run" }).GetByRole(AriaRole.Checkbox).CheckAsync();
         await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "second tiny run" }).GetByRole(AriaRole.Checkbox).CheckAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Compare selected" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("/compare?runs="));
+        await page.WaitForURLAsync(url => url.Contains("/compare?runs="), new() { WaitUntil = WaitUntilState.Commit });
         await page.WaitForFunctionAsync("() => document.getElementById('compare-chart')?.data?.length === 4");
         var testPoints = await page.EvaluateAsync<int[]>("() => document.getElementById('compare-chart').data.map(t => t.x.length)");
         Assert.Equal([2, 2, 2, 2], testPoints);                                // two runs × (test, train) × two epochs
@@ -150,7 +150,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("500");
         await Browser.Screenshot(page, "8-new-m2-run");
         await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new") && !url.Contains("preset"));
+        await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new") && !url.Contains("preset"), new() { WaitUntil = WaitUntilState.Commit });
         var runId = long.Parse(page.Url.Split('/').Last());
 
         await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 120_000 });
