@@ -100,11 +100,7 @@ window.vaeweb = {
     }
     if (error) error.textContent = "";
     const result = await response.json();
-    vaeweb.lastDrawing = vaeweb.toBytes(result.input);
-    vaeweb.drawGrid(document.getElementById(ids.input), 1, 1, 28, 28, vaeweb.lastDrawing, 4);
-    vaeweb.drawGrid(document.getElementById(ids.reconstruction), 1, 1, 28, 28, vaeweb.toBytes(result.reconstruction), 4);
-    const bars = document.getElementById(ids.bars);
-    if (bars && window.Plotly) window.Plotly.restyle(bars, { y: [result.probabilities] }, [0]);
+    // The answer in text first: it must show even if a chart below cannot be drawn.
     const predicted = document.getElementById(ids.predicted);
     if (predicted) {
       predicted.textContent = `${result.predicted} (${(100 * result.probabilities[result.predicted]).toFixed(1)}%)`;
@@ -113,6 +109,24 @@ window.vaeweb = {
     }
     const latency = document.getElementById(ids.latency);
     if (latency) latency.textContent = `round trip ${roundTrip.toFixed(0)} ms · model ${result.serverMilliseconds.toFixed(1)} ms on the server`;
+    vaeweb.lastDrawing = vaeweb.toBytes(result.input);
+    vaeweb.drawGrid(document.getElementById(ids.input), 1, 1, 28, 28, vaeweb.lastDrawing, 4);
+    vaeweb.drawGrid(document.getElementById(ids.reconstruction), 1, 1, 28, 28, vaeweb.toBytes(result.reconstruction), 4);
+    vaeweb.drawBars(document.getElementById(ids.bars), result.probabilities, error);
+  },
+
+  /**
+   * The ten class probabilities on the Plotly bar chart. Plotly.react draws whether or not the chart's first plot has
+   * happened yet (the component's newPlot waits for plotly.js to load), keeping the layout the component gave it.
+   */
+  drawBars(bars, probabilities, error) {
+    if (!bars || !window.Plotly) return;
+    try {
+      const digits = probabilities.map((_, i) => i);
+      window.Plotly.react(bars, [{ type: "bar", x: digits, y: probabilities }], bars.layout ?? { height: 340 }, { responsive: true, displaylogo: false });
+    } catch (e) {
+      if (error) error.textContent = `The probability chart could not be drawn (${e.message}); the prediction above is unaffected.`;
+    }
   },
 
   /** The last drawing as the model saw it (784 bytes), for restyling or completing it; null before any. */

@@ -35,6 +35,7 @@ public static class ConditionalTrainer
         using var split = config.IsSemiSupervised
             ? LabeledSplit.Create(train, config.Split, config.Labels, config.Seed, config.TrainLimit, config.TestLimit)
             : new LabeledSplit { Pool = train.Take(config.TrainLimit), Validation = test.Take(0), LabeledIndices = arange(train.Take(config.TrainLimit).Count) };
+        Report(new StageReport(StageReport.BuildingModel));
         using var model = ModelFactory.CreateModule(config);
         double alpha = config.Alpha > 0 ? config.Alpha : 0.1 * split.Pool.Count / split.LabeledCount;
 
@@ -43,6 +44,7 @@ public static class ConditionalTrainer
         bool binarize = config.Binarize == Binarization.Dynamic;
         if (model is M1M2 stacked)
         {
+            Report(new StageReport(StageReport.PretrainingM1));
             TrainM1(stacked.M1, config, split.Pool, generator, Report, cancellationToken);
             pool = Features(stacked, split.Pool);
             // Standardized with the pool's statistics: M1's inactive units have means near zero with tiny spread,
@@ -78,6 +80,10 @@ public static class ConditionalTrainer
         var labeledStream = new LabeledStream(split.LabeledIndices, generator);
         bool fullyLabeled = split.LabeledCount == pool.Count;
         Tensor Prepare(Tensor x) => binarize ? Evaluation.Binarize(x, Binarization.Dynamic, generator) : x;
+        // M1+M2's budget includes M1's pre-training; the M2 steps' rate does not.
+        var loopStart = clock.Elapsed;
+        double loopMinutes = config.MaxMinutes > 0 ? Math.Max(1e-9, config.MaxMinutes - loopStart.TotalMinutes) : 0;
+        Report(new StageReport(StageReport.FirstStep));
 
         for (int epoch = 1; epoch <= config.Epochs; epoch++)
         {
@@ -142,8 +148,9 @@ public static class ConditionalTrainer
                 if (step == 1 || step % reportEvery == 0 || start + config.BatchSize >= n)
                 {
                     var elapsed = clock.Elapsed;
+                    var (eta, atLimit) = StepReport.EstimateEta(elapsed - loopStart, step, totalSteps, config.Epochs, loopMinutes);
                     Report(new StepReport(epoch, step, totalSteps, windowSums.ToDictionary(kv => kv.Key, kv => kv.Value / windowImages),
-                        windowImages / windowClock.Elapsed.TotalSeconds, elapsed, elapsed / step * (totalSteps - step)));
+                        windowImages / windowClock.Elapsed.TotalSeconds, elapsed, eta) { StopsAtTimeLimit = atLimit });
                     windowSums.Clear(); windowImages = 0; windowClock.Restart();
                 }
             }

@@ -30,6 +30,7 @@ public static class Trainer
         CancellationToken cancellationToken = default)
     {
         config.ThrowIfInvalid();
+        onEvent?.Invoke(new StageReport(StageReport.LoadingData));
         TorchRuntime.EnsureInitialized();
         var (train, test) = data.Get(config.Dataset);
         // The conditional trainer splits off validation images first, then applies the limits itself.
@@ -54,6 +55,7 @@ public static class Trainer
         }
         folder?.WriteConfig(config);
 
+        Report(new StageReport(StageReport.BuildingModel));
         var generator = new Generator((ulong)config.Seed);                  // shuffling, binarization, reparameterization
         using var model = ModelFactory.Create(config);
         model.Noise = generator;
@@ -64,6 +66,7 @@ public static class Trainer
         long reportEvery = Math.Max(1, stepsPerEpoch / ReportsPerEpoch);
         var clock = Stopwatch.StartNew();
         Dictionary<string, double> testMetrics = [];
+        Report(new StageReport(StageReport.FirstStep));
 
         for (int epoch = 1; epoch <= config.Epochs; epoch++)
         {
@@ -86,8 +89,9 @@ public static class Trainer
                 if (step == 1 || step % reportEvery == 0 || start + config.BatchSize >= n)
                 {
                     var elapsed = clock.Elapsed;
+                    var (eta, atLimit) = StepReport.EstimateEta(elapsed, step, totalSteps, config.Epochs, config.MaxMinutes);
                     Report(new StepReport(epoch, step, totalSteps, Metrics.Losses(windowRec / windowImages, windowKl / windowImages),
-                        windowImages / windowClock.Elapsed.TotalSeconds, elapsed, elapsed / step * (totalSteps - step)));
+                        windowImages / windowClock.Elapsed.TotalSeconds, elapsed, eta) { StopsAtTimeLimit = atLimit });
                     windowRec = windowKl = 0; windowImages = 0; windowClock.Restart();
                 }
             }

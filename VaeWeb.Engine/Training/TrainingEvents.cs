@@ -9,6 +9,7 @@ namespace VaeWeb.Engine.Training;
 [JsonDerivedType(typeof(EpochReport), "epoch")]
 [JsonDerivedType(typeof(EpochImages), "images")]
 [JsonDerivedType(typeof(CheckpointSaved), "checkpoint")]
+[JsonDerivedType(typeof(StageReport), "stage")]
 public abstract record TrainingEvent;
 
 /// <summary>
@@ -20,6 +21,36 @@ public sealed record StepReport(
     double ImagesPerSecond, TimeSpan Elapsed, TimeSpan? Eta) : TrainingEvent
 {
     public double Fraction => TotalSteps == 0 ? 1 : (double)Step / TotalSteps;
+
+    /// <summary>True when <see cref="Eta"/> is the time to the run's time limit, not to its last epoch.</summary>
+    public bool StopsAtTimeLimit { get; init; }
+
+    /// <summary>
+    /// Time left from the mean step time so far. A run with a time limit stops at the end of the first epoch that
+    /// ends past the limit (the loop checks it between epochs), which may come well before its last epoch.
+    /// </summary>
+    public static (TimeSpan Eta, bool AtTimeLimit) EstimateEta(TimeSpan elapsed, long step, long totalSteps, int epochs, double maxMinutes)
+    {
+        if (step <= 0 || totalSteps <= 0) return (TimeSpan.Zero, false);
+        var perStep = elapsed / step;
+        var toEnd = perStep * Math.Max(0, totalSteps - step);
+        if (maxMinutes <= 0 || epochs <= 0) return (toEnd, false);
+        long stepsPerEpoch = Math.Max(1, totalSteps / epochs);
+        var perEpoch = perStep * stepsPerEpoch;
+        long current = (step + stepsPerEpoch - 1) / stepsPerEpoch;          // the epoch in progress always finishes
+        long last = Math.Max(current, (long)Math.Ceiling(TimeSpan.FromMinutes(maxMinutes) / perEpoch));
+        return last < epochs ? (perEpoch * last - elapsed > TimeSpan.Zero ? perEpoch * last - elapsed : TimeSpan.Zero, true) : (toEnd, false);
+    }
+}
+
+/// <summary>
+/// What a run is doing before its first step reports — "loading data", "building the model", "first step" — so that
+/// a watcher sees a state instead of an empty chart.
+/// </summary>
+public sealed record StageReport(string Stage) : TrainingEvent
+{
+    public const string LoadingData = "loading data", BuildingModel = "building the model", PretrainingM1 = "pre-training M1",
+        FirstStep = "first step";
 }
 
 /// <summary>

@@ -68,8 +68,13 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
             var config = RunConfig.FromJson(configJson);
             var folder = Path.Combine(runsDirectory, $"run-{runId}");
             log($"run {runId}: training {config.Model} {config.Arch} on {config.Dataset}");
+            var firstLoss = true;
+            var sinceStart = System.Diagnostics.Stopwatch.StartNew();
             Trainer.Run(config, _datasets, folder, e =>
             {
+                // Where the time before the first loss point goes (issue 9): each stage, then the first step, logged.
+                if (e is StageReport stage) log($"run {runId}: {stage.Stage} at {sinceStart.Elapsed.TotalSeconds:F2} s");
+                else if (e is StepReport first && firstLoss) { firstLoss = false; log($"run {runId}: first loss at step {first.Step}, {sinceStart.Elapsed.TotalSeconds:F2} s"); }
                 var json = JsonSerializer.Serialize(e, RunConfig.Json);
                 Send(() => _connection.SendAsync(WorkerProtocol.Report, runId, json));
                 if (e is CheckpointSaved saved)

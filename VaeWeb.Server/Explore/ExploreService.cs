@@ -29,6 +29,27 @@ public sealed record ExploreRequest
     /// <summary>Interpolation steps; the manifold grid's side.</summary>
     public int Steps { get; init; } = 10;
     public bool Spherical { get; init; }
+
+    /// <summary>The settings that made this view's images, as (name, value) rows: a gallery's provenance lists these
+    /// and nothing its view ignores (a sample grid has no region, a completion no temperature).</summary>
+    public IEnumerable<(string Name, string Value)> Settings()
+    {
+        IEnumerable<(string, string)> Input() => TestIndex is { } t ? [("test digit", $"{t}")]
+            : Drawing is not null ? [("input", "a drawing, 28x28 pixels, stored")] : [];
+        IEnumerable<(string, string)> ChosenLabel() => Label is { } y ? [("label", $"{y}")] : [];
+        return View switch
+        {
+            ExploreViews.Samples => [("temperature", $"{Temperature:G3}"), ("seed", $"{Seed}")],
+            ExploreViews.Restyle => [.. Input(), .. ChosenLabel()],
+            ExploreViews.Complete => [.. Input(), ("erased", Region == "mask" ? "brushed pixels (28x28 mask, stored)" : $"{Region} half"),
+                ("completions", $"{Count}"), ("seed", $"{Seed}"), .. ChosenLabel()],
+            ExploreViews.Interpolate => [("from test digit", $"{TestIndex}"), ("to test digit", $"{ToTestIndex}"), ("steps", $"{Steps}"),
+                ("path", Spherical ? "spherical" : "linear")],
+            ExploreViews.Manifold => [("grid", $"{Steps}x{Steps}"), .. ChosenLabel()],
+            ExploreViews.Classify => Input(),
+            _ => [],
+        };
+    }
 }
 
 public static class ExploreViews

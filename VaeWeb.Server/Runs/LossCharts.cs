@@ -42,6 +42,14 @@ public sealed class LossCharts
         Data = [.. Charts.Select(c => Traces(c.Traces))];
     }
 
+    /// <summary>
+    /// Every chart of the app uses the same plotly.js bundle, the full one (the latent map needs WebGL). Plotly.Blazor
+    /// loads the bundle a chart asks for and, when a page asks for the other one, replaces the script: charts drawn by
+    /// the old plotly.js then break under the new one, and calls queued for the previous page's charts throw and drop
+    /// the rest of the queue (a drawing that got no prediction, issue 9).
+    /// </summary>
+    public const bool BasicBundle = false;
+
     public static Config Config => new() { Responsive = true, DisplayLogo = false };
 
     public static Layout Layout(Chart chart) => Layout(chart.Title, chart.YTitle);

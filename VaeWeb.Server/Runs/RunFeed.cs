@@ -15,6 +15,7 @@ public sealed class RunFeed(ILogger<RunFeed> log)
 {
     readonly ConcurrentDictionary<Guid, (long? RunId, Func<RunUpdate, Task> Handler)> _subscribers = new();
     readonly ConcurrentDictionary<long, StepReport> _latestStep = new();
+    readonly ConcurrentDictionary<long, StageReport> _latestStage = new();
 
     /// <summary>Calls <paramref name="handler"/> for every update of <paramref name="runId"/> (null: of every run) until disposed.</summary>
     public IDisposable Subscribe(long? runId, Func<RunUpdate, Task> handler)
@@ -26,10 +27,18 @@ public sealed class RunFeed(ILogger<RunFeed> log)
 
     public StepReport? LatestStep(long runId) => _latestStep.GetValueOrDefault(runId);
 
+    /// <summary>What a running run said it was doing before its first step (loading data, …), for a page opened then.</summary>
+    public StageReport? LatestStage(long runId) => _latestStage.GetValueOrDefault(runId);
+
     public void Publish(RunUpdate update)
     {
         if (update.Event is StepReport step) _latestStep[update.RunId] = step;
-        if (update.Status is { } status && status != RunStatus.Running) _latestStep.TryRemove(update.RunId, out _);
+        if (update.Event is StageReport stage) _latestStage[update.RunId] = stage;
+        if (update.Status is { } status && status != RunStatus.Running)
+        {
+            _latestStep.TryRemove(update.RunId, out _);
+            _latestStage.TryRemove(update.RunId, out _);
+        }
         foreach (var (runId, handler) in _subscribers.Values)
             if (runId is null || runId == update.RunId)
                 _ = Deliver(handler, update);

@@ -42,6 +42,33 @@ public class TrainingTests
     }
 
     [Fact]
+    public void A_run_says_what_it_is_doing_before_its_first_loss()
+    {
+        var events = new List<TrainingEvent>();
+        Train(Small(1), events: events);
+        var firstStep = events.FindIndex(e => e is StepReport);
+        Assert.Equal([StageReport.BuildingModel, StageReport.FirstStep],
+            events.Take(firstStep).OfType<StageReport>().Select(s => s.Stage));
+    }
+
+    [Fact]
+    public void The_eta_of_a_run_with_a_time_limit_is_the_time_to_the_epoch_that_passes_the_limit()
+    {
+        // 10 epochs of 100 steps at 1 s a step: 1000 s in all. After 50 steps (50 s), no limit: 950 s to go.
+        var (eta, atLimit) = StepReport.EstimateEta(TimeSpan.FromSeconds(50), 50, 1000, 10, maxMinutes: 0);
+        Assert.Equal((TimeSpan.FromSeconds(950), false), (eta, atLimit));
+        // A 4-minute limit is passed during epoch 3 (200–300 s), and the loop stops at that epoch's end, 300 s.
+        (eta, atLimit) = StepReport.EstimateEta(TimeSpan.FromSeconds(50), 50, 1000, 10, maxMinutes: 4);
+        Assert.Equal((TimeSpan.FromSeconds(250), true), (eta, atLimit));
+        // Already past the limit mid-epoch: the epoch in progress still finishes.
+        (eta, atLimit) = StepReport.EstimateEta(TimeSpan.FromSeconds(450), 450, 1000, 10, maxMinutes: 1);
+        Assert.Equal((TimeSpan.FromSeconds(50), true), (eta, atLimit));
+        // A limit the run will not reach: the ETA is the end of its last epoch.
+        (eta, atLimit) = StepReport.EstimateEta(TimeSpan.FromSeconds(50), 50, 1000, 10, maxMinutes: 60);
+        Assert.Equal((TimeSpan.FromSeconds(950), false), (eta, atLimit));
+    }
+
+    [Fact]
     public void Same_seed_gives_the_same_run()
     {
         var first = new List<TrainingEvent>();
