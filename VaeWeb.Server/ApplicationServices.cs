@@ -62,26 +62,13 @@ public static class ApplicationServices
         return builder;
     }
 
-    /// <summary>Creates the database on first start, and marks runs a previous process left "running" as interrupted.</summary>
+    /// <summary>Creates or migrates the database (see <see cref="DatabaseMigration"/>), and marks runs a previous process left "running" as interrupted.</summary>
     public static async Task PrepareDatabaseAsync(this WebApplication app)
     {
         var dbs = app.Services.GetRequiredService<IDbContextFactory<VaeWebDb>>();
         Directory.CreateDirectory(Path.GetDirectoryName(app.Services.GetRequiredService<DataFolder>().Database)!);
         await using var db = await dbs.CreateDbContextAsync();
-        await db.Database.EnsureCreatedAsync();
-        // EnsureCreated never alters an existing table: databases made before semi-supervised runs get their columns here.
-        var runColumns = await db.Database.SqlQueryRaw<string>("SELECT name AS Value FROM pragma_table_info('Runs')").ToListAsync();
-        foreach (var column in new[] { nameof(Run.BestValidationError), nameof(Run.TestErrorAtBest) }.Except(runColumns))
-#pragma warning disable EF1002 // the column names are the constants above, not input
-            await db.Database.ExecuteSqlRawAsync($"ALTER TABLE Runs ADD COLUMN {column} REAL NULL");
-#pragma warning restore EF1002
-        // …and the galleries table, made from the model's own DDL.
-        if (!await db.Database.SqlQueryRaw<string>("SELECT name AS Value FROM sqlite_master WHERE type = 'table' AND name = 'Galleries'").AnyAsync())
-        {
-            var script = db.Database.GenerateCreateScript();
-            var create = script[script.IndexOf("CREATE TABLE \"Galleries\"", StringComparison.Ordinal)..];
-            await db.Database.ExecuteSqlRawAsync(create[..(create.IndexOf(");", StringComparison.Ordinal) + 2)]);
-        }
+        await db.MigrateAsync(app.Logger);
         var orphans = await db.Runs.Where(r => r.Status == RunStatus.Running).ToListAsync();
         foreach (var run in orphans)
         {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Exploration;
+using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
 
@@ -149,6 +150,7 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder d
             return node.Value.Model;
         }
         var bytes = await db.Checkpoints.Where(c => c.RunId == runId).Select(c => c.Model).FirstAsync();
+        TorchRuntime.EnsureInitialized();                                    // the embedded worker may be off: no training has loaded TorchSharp
         var model = TrainedModel.Load(bytes, RunConfig.FromJson(run.ConfigJson), epoch);
         log.LogInformation("Loaded run {RunId}'s epoch {Epoch} checkpoint for exploring", runId, epoch);
         _models.AddFirst((runId, epoch, model));

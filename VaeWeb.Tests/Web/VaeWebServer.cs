@@ -41,7 +41,7 @@ public sealed class VaeWebServer : IAsyncDisposable
         new(Path.Combine(Directory.CreateTempSubdirectory("vaeweb-web-").FullName, "vaeweb.db"), embeddedWorker);
 
     /// <summary>A new app process-equivalent on the same database, as after a server restart.</summary>
-    public static VaeWebServer Restart(string database) => new(database, embeddedWorker: true);
+    public static VaeWebServer Restart(string database, bool embeddedWorker = true) => new(database, embeddedWorker);
 
     public HttpClient CreateClient() => new() { BaseAddress = Address };
 
