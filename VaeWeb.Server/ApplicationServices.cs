@@ -13,6 +13,7 @@ using VaeWeb.Server.Data;
 using VaeWeb.Server.Engine;
 using VaeWeb.Server.Runs;
 using VaeWeb.Server.Explore;
+using VaeWeb.Server.Galleries;
 
 namespace VaeWeb.Server;
 
@@ -50,8 +51,8 @@ public static class ApplicationServices
         services.AddSingleton<RunDispatcher>();
         services.AddSingleton<RunService>();
         services.AddHostedService<EmbeddedWorker>();
-        services.AddSingleton<VaeWeb.Server.Explore.ExploreService>();
-        services.AddSingleton<VaeWeb.Server.Galleries.GalleryService>();
+        services.AddSingleton<ExploreService>();
+        services.AddSingleton<GalleryService>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
         services.AddProblemDetails();
         // The API speaks the engine's JSON: camelCase fields, enums as "fc", "conv", "dynamic".
@@ -97,6 +98,7 @@ public static class ApplicationServices
         app.MapHub<EngineHub>(WorkerProtocol.HubPath);
         app.MapRunsApi();
         app.MapExploreApi();
+        app.MapGalleriesApi();
         app.MapHealthChecks("/health");
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;

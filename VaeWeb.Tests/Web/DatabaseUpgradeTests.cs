@@ -61,6 +61,13 @@ public class DatabaseUpgradeTests
         var gallery = await http.GetFromJsonAsync<JsonElement>($"/api/galleries/{M2Gallery}");
         Assert.Equal("Completions of test digit 7 with the bottom erased, seed 2", gallery.GetProperty("title").GetString());
         Assert.Equal((2, 1, 6), (gallery.GetProperty("runId").GetInt64(), gallery.GetProperty("rows").GetInt32(), gallery.GetProperty("cols").GetInt32()));
+        // Galleries made before their image size was stored get 28x28, what they are.
+        Assert.Equal((28, 28), (gallery.GetProperty("height").GetInt32(), gallery.GetProperty("width").GetInt32()));
+        Assert.Equal(("complete", 7, "bottom"), (gallery.GetProperty("request").GetProperty("view").GetString(),
+            gallery.GetProperty("request").GetProperty("testIndex").GetInt32(), gallery.GetProperty("request").GetProperty("region").GetString()));
+        Assert.Equal("m2", gallery.GetProperty("config").GetProperty("model").GetString());
+        var png = await http.GetAsync($"/g/{M2Gallery}.png");
+        Assert.Equal("image/png", png.Content.Headers.ContentType!.MediaType);
         foreach (var id in new[] { VaeGallery, M2Gallery })
         {
             var regenerated = await (await http.PostAsync($"/api/galleries/{id}/regenerate", null)).Content.ReadFromJsonAsync<JsonElement>();

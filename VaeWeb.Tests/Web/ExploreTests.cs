@@ -121,6 +121,11 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
         var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
         var regenerated = await (await http.PostAsync($"/api/galleries/{id}/regenerate", null)).Content.ReadFromJsonAsync<JsonElement>();
         Assert.True(regenerated.GetProperty("identical").GetBoolean(), regenerated.ToString());
+        var gallery = await http.GetFromJsonAsync<JsonElement>($"/api/galleries/{id}");
+        Assert.Equal((1, 11, 28, 28), (gallery.GetProperty("rows").GetInt32(), gallery.GetProperty("cols").GetInt32(),
+            gallery.GetProperty("height").GetInt32(), gallery.GetProperty("width").GetInt32()));
+        Assert.Equal(7, gallery.GetProperty("request").GetProperty("testIndex").GetInt32());
+        Assert.False(gallery.TryGetProperty("requestJson", out _));                         // a DTO, not the stored entity
         var png = await http.GetAsync($"/g/{id}.png?download=1");
         Assert.Equal("image/png", png.Content.Headers.ContentType!.MediaType);
         Assert.Equal("attachment", png.Content.Headers.ContentDisposition!.DispositionType);

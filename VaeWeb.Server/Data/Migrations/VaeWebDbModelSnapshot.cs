@@ -74,6 +74,9 @@ namespace VaeWeb.Server.Data.Migrations
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT");
 
+                    b.Property<int>("Height")
+                        .HasColumnType("INTEGER");
+
                     b.Property<byte[]>("Pixels")
                         .IsRequired()
                         .HasColumnType("BLOB");
@@ -95,6 +98,9 @@ namespace VaeWeb.Server.Data.Migrations
                     b.Property<string>("Title")
                         .IsRequired()
                         .HasColumnType("TEXT");
+
+                    b.Property<int>("Width")
+                        .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
 
