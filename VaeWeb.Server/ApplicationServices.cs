@@ -3,7 +3,6 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
 using VaeWeb.Engine.Data;
@@ -90,11 +89,7 @@ public static class ApplicationServices
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();
-        app.MapStaticAssets();
-        // The repository's top-level wwwroot holds the browser-side drawing code.
-        var browserCode = Path.GetFullPath(Path.Combine(app.Environment.ContentRootPath, "..", "wwwroot"));
-        if (Directory.Exists(browserCode))
-            app.UseStaticFiles(new StaticFileOptions { FileProvider = new PhysicalFileProvider(browserCode), RequestPath = "/vaeweb" });
+        app.MapStaticAssets();                                              // app.css, _content/, and /vaeweb/ (the top-level wwwroot)
         app.MapHub<EngineHub>(WorkerProtocol.HubPath);
         app.MapRunsApi();
         app.MapExploreApi();
