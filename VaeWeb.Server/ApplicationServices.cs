@@ -50,6 +50,8 @@ public static class ApplicationServices
         services.AddSingleton<RunDispatcher>();
         services.AddSingleton<RunService>();
         services.AddHostedService<EmbeddedWorker>();
+        // One copy of each dataset in memory, for the embedded worker's training and for exploring.
+        services.AddSingleton(sp => new DatasetCache(sp.GetRequiredService<DataFolder>().Datasets));
         services.AddSingleton<ExploreService>();
         services.AddSingleton<GalleryService>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");

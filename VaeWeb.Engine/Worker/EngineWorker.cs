@@ -8,9 +8,10 @@ namespace VaeWeb.Engine.Worker;
 
 /// <summary>
 /// Connects to a VaeWeb server's engine hub, trains the runs it is given one at a time, and streams every training
-/// event back. The server's embedded worker and `VaeWeb.Engine worker` on a GPU machine are this same class.
+/// event back. The server's embedded worker and `VaeWeb.Engine worker` on a GPU machine are this same class. The
+/// datasets are the caller's (the server shares its cache with exploring); they must outlive the worker.
 /// </summary>
-public sealed class EngineWorker(Uri server, string token, string runsDirectory, string? dataDirectory, Action<string> log) : IAsyncDisposable
+public sealed class EngineWorker(Uri server, string token, string runsDirectory, DatasetCache datasets, Action<string> log) : IAsyncDisposable
 {
     readonly HubConnection _connection = new HubConnectionBuilder()
         .WithUrl(new Uri(server, WorkerProtocol.HubPath), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
@@ -20,7 +21,6 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     readonly Channel<Func<Task>> _outbox = Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     CancellationTokenSource? _currentRun;
     Task _training = Task.CompletedTask;                                    // awaited on dispose: the run uses the dataset tensors
-    readonly DatasetCache _datasets = new(dataDirectory);
 
     public string Name { get; init; } = Environment.MachineName;
 
@@ -68,7 +68,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
             var config = RunConfig.FromJson(configJson);
             var folder = Path.Combine(runsDirectory, $"run-{runId}");
             log($"run {runId}: training {config.Model} {config.Arch} on {config.Dataset}");
-            Trainer.Run(config, _datasets, folder, e =>
+            Trainer.Run(config, datasets, folder, e =>
             {
                 var json = JsonSerializer.Serialize(e, RunConfig.Json);
                 Send(() => _connection.SendAsync(WorkerProtocol.Report, runId, json));
@@ -102,7 +102,6 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         await _training;
         _outbox.Writer.TryComplete();
         await _connection.DisposeAsync();
-        _datasets.Dispose();
     }
 
     /// <summary>A worker outlives server restarts: keep reconnecting, at most every 10 seconds.</summary>
