@@ -107,6 +107,53 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
     }
 
     [Fact]
+    public async Task A_drawing_is_restyled_a_brushed_region_completed_and_each_tab_keeps_its_settings()
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(app.Server.Address, $"/runs/{app.RunId}/explore").ToString());
+        await Assertions.Expect(page.GetByTestId("explore-samples")).ToHaveAttributeAsync("data-drawn", "100");
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Draw" }).ClickAsync();
+        await page.WaitForFunctionAsync("() => document.getElementById('draw-pad')?.dataset.attached === '1'");
+        await page.WaitForFunctionAsync($"() => document.getElementById('probabilities-{app.RunId}')?._fullData?.length === 1");   // plotly.js has drawn the bars
+        var box = (await page.GetByTestId("draw-pad").BoundingBoxAsync())!;
+        await page.Mouse.MoveAsync(box.X + 140, box.Y + 50);
+        await page.Mouse.DownAsync();
+        await page.Mouse.MoveAsync(box.X + 140, box.Y + 230, new() { Steps = 15 });
+        await page.Mouse.UpAsync();
+        await Assertions.Expect(page.GetByTestId("draw-predicted")).ToHaveAttributeAsync("data-predicted", new System.Text.RegularExpressions.Regex("^[0-9]$"));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Use in restyle / complete" }).ClickAsync();
+
+        // Restyle: the drawing, in all ten classes.
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Restyle" }).ClickAsync();
+        await Assertions.Expect(page.GetByText("using your drawing")).ToBeVisibleAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Restyle", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("explore-restyle")).ToHaveAttributeAsync("data-drawn", "11");
+
+        // Complete with a brush: the eraser shows the digit; Complete without painting asks for it, then completes.
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Complete" }).ClickAsync();
+        await page.GetByRole(AriaRole.Combobox, new() { Name = "Erase" }).ClickAsync();
+        await page.GetByRole(AriaRole.Option, new() { Name = "with a brush" }).ClickAsync();
+        await page.WaitForFunctionAsync("() => document.getElementById('eraser')?.vaewebMask !== undefined");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Complete", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("explore-error")).ToContainTextAsync("Paint over part of the digit");
+        var eraser = (await page.GetByTestId("eraser").BoundingBoxAsync())!;
+        await page.Mouse.MoveAsync(eraser.X + 112, eraser.Y + 112);
+        await page.Mouse.DownAsync();
+        await page.Mouse.MoveAsync(eraser.X + 112, eraser.Y + 180, new() { Steps = 5 });
+        await page.Mouse.UpAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Complete", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("explore-complete")).ToHaveAttributeAsync("data-drawn", "8");
+        await Assertions.Expect(page.GetByTestId("explore-error")).ToHaveCountAsync(0);
+
+        // Back and forth: the tabs keep their results and settings.
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Restyle" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("explore-restyle")).ToHaveAttributeAsync("data-drawn", "11");
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Complete" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("eraser")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("explore-complete")).ToHaveAttributeAsync("data-drawn", "8");
+    }
+
+    [Fact]
     public async Task Samples_are_reproducible_from_their_seed_and_a_gallery_regenerates_exactly()
     {
         using var http = app.Server.CreateClient();
