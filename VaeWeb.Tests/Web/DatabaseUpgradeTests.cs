@@ -103,7 +103,7 @@ public class DatabaseUpgradeTests
     }
 
     [Fact]
-    public async Task A_new_database_is_created_by_the_migrations()
+    public async Task A_new_database_is_created_by_the_migrations_and_they_match_the_model()
     {
         await using var server = VaeWebServer.Start(embeddedWorker: false);
         Assert.Equal("[]", await server.CreateClient().GetStringAsync("/api/runs"));
@@ -111,5 +111,8 @@ public class DatabaseUpgradeTests
         await using var db = await server.Services.GetRequiredService<IDbContextFactory<VaeWebDb>>().CreateDbContextAsync();
         Assert.Equal(db.Database.GetMigrations(), applied);
         Assert.Empty(await db.Database.GetPendingMigrationsAsync());
+        // A model change without its migration fails here, with the command that makes it.
+        Assert.False(db.Database.HasPendingModelChanges(),
+            "VaeWebDb's model differs from the last migration: dotnet ef migrations add NAME --project VaeWeb.Server --output-dir Data/Migrations");
     }
 }
