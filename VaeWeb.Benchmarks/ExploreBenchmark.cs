@@ -1,14 +1,11 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Json;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Runs;
+using VaeWeb.Testing;
 
 /// <summary>
 /// Latency of the explore views, each beside a reference measured in the same run:
@@ -20,12 +17,12 @@ static class ExploreBenchmark
 {
     public static async Task RunAsync()
     {
-        var (factory, address) = BenchHost.StartServer("vaeweb-bench-explore-");
-        await using var app = factory;
+        await using var app = VaeWebServer.Start(prefix: "vaeweb-bench-explore-", settings: VaeWebServer.WarningsOnly);
+        var address = app.Address;
         var runs = app.Services.GetRequiredService<RunService>();
         // The poster's FC M2 networks (784-500-500-50), trained briefly: latency depends on the size, not the accuracy.
         var run = await runs.SubmitAsync(new RunConfig { Model = ModelKind.M2, Labels = 1000, Epochs = 1, TrainLimit = 3000, TestLimit = 500 }, "bench m2");
-        while ((await runs.FindAsync(run.Id))!.Status is VaeWeb.Server.Data.RunStatus.Queued or VaeWeb.Server.Data.RunStatus.Running) await Task.Delay(100);
+        await app.WaitForRunToFinish(run.Id, TimeSpan.FromMinutes(10));
 
         // A test digit drawn 10x larger, as the 280x280 pad sends it.
         var (_, test) = Datasets.Load("mnist");
@@ -53,7 +50,7 @@ static class ExploreBenchmark
         }
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await BenchHost.LaunchChromium(playwright);
+        await using var browser = await Chromium.LaunchAsync(playwright);
         var page = await browser.NewPageAsync();
         await page.GotoAsync(new Uri(address, "/health").ToString());
         var browserTimes = await page.EvaluateAsync<double[]>($$"""

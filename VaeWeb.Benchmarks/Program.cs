@@ -1,14 +1,11 @@
 using System.Diagnostics;
-using System.Net;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Runs;
+using VaeWeb.Testing;
 
 // The web app's costs, measured against the engine alone in the same process and the same run of this program:
 //  1. latency from pressing Start in Chromium to the first loss point drawn on the page;
@@ -26,8 +23,8 @@ var config = new RunConfig { Epochs = 1, TrainLimit = 30_000, TestLimit = 1_000 
 
 TorchRuntime.EnsureInitialized();
 var (train, test) = Datasets.Load(config.Dataset);
-var (factory, address) = BenchHost.StartServer("vaeweb-bench-");
-await using var app = factory;
+await using var app = VaeWebServer.Start(prefix: "vaeweb-bench-", settings: VaeWebServer.WarningsOnly);
+var address = app.Address;
 // The worker's own epoch report carries the training rate (the test pass excluded), the same figure as side A's.
 var epochReports = new System.Collections.Concurrent.ConcurrentDictionary<long, EpochReport>();
 // Where the time before the first point goes, on the server: the run created, handed to a worker, its first loss.
@@ -43,7 +40,7 @@ using var subscription = app.Services.GetRequiredService<RunFeed>().Subscribe(nu
 });
 
 using var playwright = await Playwright.CreateAsync();
-await using var browser = await BenchHost.LaunchChromium(playwright);
+await using var browser = await Chromium.LaunchAsync(playwright);
 
 var firstPoint = new List<double>();
 var (toRunning, toLoss, toPage, toPlotted) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
@@ -99,7 +96,8 @@ for (int round = 1; round <= rounds; round++)
 
     // C: the same config through the web app and its worker, with no page open: what the server itself costs.
     var run = await runs.SubmitAsync(config, "no page");
-    while ((await runs.FindAsync(run.Id))!.Status is VaeWeb.Server.Data.RunStatus.Queued or VaeWeb.Server.Data.RunStatus.Running) await Task.Delay(50);
+    await app.WaitForRun(run.Id, r => r.Status is not (VaeWeb.Server.Data.RunStatus.Queued or VaeWeb.Server.Data.RunStatus.Running), TimeSpan.FromMinutes(10),
+        "the run with no page open finishes", TimeSpan.FromMilliseconds(50));
     webNoPage.Add(epochReports[run.Id].ImagesPerSecond);
     Console.WriteLine($"round {round}: engine alone {engineAlone[^1]:N0} img/s · web with page open {webWithPage[^1]:N0} img/s · web, no page {webNoPage[^1]:N0} img/s · Start → first point {firstPoint[^1]:N0} ms " +
         $"(page, from the click: run page {toPage[^1]:N0}, charts plotted {toPlotted[^1]:N0}; server, from the run's creation: handed to the worker {toRunning[^1]:N0}, first loss {toLoss[^1]:N0})");

@@ -3,7 +3,6 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
 using VaeWeb.Engine.Data;
@@ -13,6 +12,7 @@ using VaeWeb.Server.Data;
 using VaeWeb.Server.Engine;
 using VaeWeb.Server.Runs;
 using VaeWeb.Server.Explore;
+using VaeWeb.Server.Galleries;
 
 namespace VaeWeb.Server;
 
@@ -50,8 +50,10 @@ public static class ApplicationServices
         services.AddSingleton<RunDispatcher>();
         services.AddSingleton<RunService>();
         services.AddHostedService<EmbeddedWorker>();
-        services.AddSingleton<VaeWeb.Server.Explore.ExploreService>();
-        services.AddSingleton<VaeWeb.Server.Galleries.GalleryService>();
+        // One copy of each dataset in memory, for the embedded worker's training and for exploring.
+        services.AddSingleton(sp => new DatasetCache(sp.GetRequiredService<DataFolder>().Datasets));
+        services.AddSingleton<ExploreService>();
+        services.AddSingleton<GalleryService>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
         services.AddProblemDetails();
         // The API speaks the engine's JSON: camelCase fields, enums as "fc", "conv", "dynamic".
@@ -62,26 +64,13 @@ public static class ApplicationServices
         return builder;
     }
 
-    /// <summary>Creates the database on first start, and marks runs a previous process left "running" as interrupted.</summary>
+    /// <summary>Creates or migrates the database (see <see cref="DatabaseMigration"/>), and marks runs a previous process left "running" as interrupted.</summary>
     public static async Task PrepareDatabaseAsync(this WebApplication app)
     {
         var dbs = app.Services.GetRequiredService<IDbContextFactory<VaeWebDb>>();
         Directory.CreateDirectory(Path.GetDirectoryName(app.Services.GetRequiredService<DataFolder>().Database)!);
         await using var db = await dbs.CreateDbContextAsync();
-        await db.Database.EnsureCreatedAsync();
-        // EnsureCreated never alters an existing table: databases made before semi-supervised runs get their columns here.
-        var runColumns = await db.Database.SqlQueryRaw<string>("SELECT name AS Value FROM pragma_table_info('Runs')").ToListAsync();
-        foreach (var column in new[] { nameof(Run.BestValidationError), nameof(Run.TestErrorAtBest) }.Except(runColumns))
-#pragma warning disable EF1002 // the column names are the constants above, not input
-            await db.Database.ExecuteSqlRawAsync($"ALTER TABLE Runs ADD COLUMN {column} REAL NULL");
-#pragma warning restore EF1002
-        // …and the galleries table, made from the model's own DDL.
-        if (!await db.Database.SqlQueryRaw<string>("SELECT name AS Value FROM sqlite_master WHERE type = 'table' AND name = 'Galleries'").AnyAsync())
-        {
-            var script = db.Database.GenerateCreateScript();
-            var create = script[script.IndexOf("CREATE TABLE \"Galleries\"", StringComparison.Ordinal)..];
-            await db.Database.ExecuteSqlRawAsync(create[..(create.IndexOf(");", StringComparison.Ordinal) + 2)]);
-        }
+        await db.MigrateAsync(app.Logger);
         var orphans = await db.Runs.Where(r => r.Status == RunStatus.Running).ToListAsync();
         foreach (var run in orphans)
         {
@@ -102,14 +91,11 @@ public static class ApplicationServices
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();
-        app.MapStaticAssets();
-        // The repository's top-level wwwroot holds the browser-side drawing code.
-        var browserCode = Path.GetFullPath(Path.Combine(app.Environment.ContentRootPath, "..", "wwwroot"));
-        if (Directory.Exists(browserCode))
-            app.UseStaticFiles(new StaticFileOptions { FileProvider = new PhysicalFileProvider(browserCode), RequestPath = "/vaeweb" });
+        app.MapStaticAssets();                                              // app.css, _content/, and /vaeweb/ (the top-level wwwroot)
         app.MapHub<EngineHub>(WorkerProtocol.HubPath);
         app.MapRunsApi();
         app.MapExploreApi();
+        app.MapGalleriesApi();
         app.MapHealthChecks("/health");
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;

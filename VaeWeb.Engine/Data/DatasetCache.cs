@@ -1,8 +1,11 @@
+using VaeWeb.Engine.Native;
+
 namespace VaeWeb.Engine.Data;
 
 /// <summary>
 /// Datasets loaded once and kept: a worker that trains run after run should not read and convert 55 MB before each.
-/// The cache owns the sets; callers take views (<see cref="ImageSet.Take"/>) and dispose those.
+/// The cache owns the sets; callers take views (<see cref="ImageSet.Take"/>) and dispose those. Thread-safe: the
+/// server holds one for its embedded worker and for exploring.
 /// </summary>
 public sealed class DatasetCache(string? dataDirectory = null) : IDisposable
 {
@@ -12,7 +15,11 @@ public sealed class DatasetCache(string? dataDirectory = null) : IDisposable
     {
         lock (_loaded)
         {
-            if (!_loaded.TryGetValue(name, out var sets)) _loaded[name] = sets = Datasets.Load(name, dataDirectory);
+            if (!_loaded.TryGetValue(name, out var sets))
+            {
+                TorchRuntime.EnsureInitialized();                            // the sets are tensors
+                _loaded[name] = sets = Datasets.Load(name, dataDirectory);
+            }
             return sets;
         }
     }

@@ -8,9 +8,10 @@ namespace VaeWeb.Engine.Worker;
 
 /// <summary>
 /// Connects to a VaeWeb server's engine hub, trains the runs it is given one at a time, and streams every training
-/// event back. The server's embedded worker and `VaeWeb.Engine worker` on a GPU machine are this same class.
+/// event back. The server's embedded worker and `VaeWeb.Engine worker` on a GPU machine are this same class. The
+/// datasets are the caller's (the server shares its cache with exploring); they must outlive the worker.
 /// </summary>
-public sealed class EngineWorker(Uri server, string token, string runsDirectory, string? dataDirectory, Action<string> log) : IAsyncDisposable
+public sealed class EngineWorker(Uri server, string token, string runsDirectory, DatasetCache datasets, Action<string> log) : IAsyncDisposable
 {
     readonly HubConnection _connection = new HubConnectionBuilder()
         .WithUrl(new Uri(server, WorkerProtocol.HubPath), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
@@ -20,7 +21,6 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     readonly Channel<Func<Task>> _outbox = Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     CancellationTokenSource? _currentRun;
     Task _training = Task.CompletedTask;                                    // awaited on dispose: the run uses the dataset tensors
-    readonly DatasetCache _datasets = new(dataDirectory);
 
     public string Name { get; init; } = Environment.MachineName;
 
@@ -70,7 +70,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
             log($"run {runId}: training {config.Model} {config.Arch} on {config.Dataset}");
             var firstLoss = true;
             var sinceStart = System.Diagnostics.Stopwatch.StartNew();
-            Trainer.Run(config, _datasets, folder, e =>
+            Trainer.Run(config, datasets, folder, e =>
             {
                 // Where the time before the first loss point goes (issue 9): each stage, then the first step, logged.
                 if (e is StageReport stage) log($"run {runId}: {stage.Stage} at {sinceStart.Elapsed.TotalSeconds:F2} s");
@@ -107,7 +107,6 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         await _training;
         _outbox.Writer.TryComplete();
         await _connection.DisposeAsync();
-        _datasets.Dispose();
     }
 
     /// <summary>A worker outlives server restarts: keep reconnecting, at most every 10 seconds.</summary>

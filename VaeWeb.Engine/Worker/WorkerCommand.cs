@@ -1,5 +1,6 @@
 using System.CommandLine;
 using VaeWeb.Engine.Cli;
+using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Native;
 
 namespace VaeWeb.Engine.Worker;
@@ -24,7 +25,8 @@ static class WorkerCommand
         command.SetAction(async (parse, stopping) =>
         {
             TorchRuntime.EnsureInitialized();
-            await using var worker = new EngineWorker(new Uri(parse.GetValue(server)!), parse.GetValue(token)!, parse.GetValue(runs)!, parse.GetValue(dataDir), Console.WriteLine);
+            using var datasets = new DatasetCache(parse.GetValue(dataDir));
+            await using var worker = new EngineWorker(new Uri(parse.GetValue(server)!), parse.GetValue(token)!, parse.GetValue(runs)!, datasets, Console.WriteLine);
             try { await worker.RunAsync(stopping); }
             catch (OperationCanceledException) { }
             catch (UnauthorizedAccessException e) { return CliOptions.Fail(e.Message); }

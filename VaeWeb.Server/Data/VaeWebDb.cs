@@ -77,6 +77,9 @@ public sealed class Gallery
     public required string Title { get; set; }
     public int Rows { get; set; }
     public int Cols { get; set; }
+    /// <summary>Each image's size in pixels (galleries made before these columns are 28x28: the migration's default).</summary>
+    public int Height { get; set; }
+    public int Width { get; set; }
     public required byte[] Pixels { get; set; }
     public DateTime CreatedAt { get; set; }
 }

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
+using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Worker;
 
 namespace VaeWeb.Server.Engine;
@@ -10,7 +11,7 @@ namespace VaeWeb.Server.Engine;
 /// loopback, exactly as a remote `VaeWeb.Engine worker` would.
 /// </summary>
 public sealed class EmbeddedWorker(IServer server, IHostApplicationLifetime lifetime, WorkerToken token, IOptions<EngineOptions> options,
-    DataFolder data, ILogger<EmbeddedWorker> log) : BackgroundService
+    DataFolder data, DatasetCache datasets, ILogger<EmbeddedWorker> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
@@ -26,7 +27,7 @@ public sealed class EmbeddedWorker(IServer server, IHostApplicationLifetime life
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
             ?? throw new InvalidOperationException("The server has no listening address for the embedded worker.");
         var loopback = new UriBuilder(address.Replace("://+", "://localhost").Replace("://*", "://localhost").Replace("://0.0.0.0", "://127.0.0.1").Replace("://[::]", "://[::1]")).Uri;
-        await using var worker = new EngineWorker(loopback, token.Value, data.Runs, data.Datasets, m => log.LogInformation("{WorkerMessage}", m))
+        await using var worker = new EngineWorker(loopback, token.Value, data.Runs, datasets, m => log.LogInformation("{WorkerMessage}", m))
         {
             Name = "embedded",
         };

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Exploration;
+using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
 
@@ -69,19 +70,18 @@ public sealed class ModelUnavailableException(string message) : Exception(messag
 /// Loads runs' checkpoints from the database into <see cref="TrainedModel"/>s (a few kept warm) and answers the explore
 /// views. Models live in this process even when training happens on remote workers: inference is cheap on a CPU.
 /// </summary>
-public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder data, ILogger<ExploreService> log) : IDisposable
+public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DatasetCache datasets, ILogger<ExploreService> log) : IDisposable
 {
     const int KeptModels = 4;
     readonly SemaphoreSlim _gate = new(1, 1);                               // one TorchSharp call at a time: 2 cores, and models are not thread-safe
     readonly LinkedList<(long RunId, int Epoch, TrainedModel Model)> _models = new();
-    readonly DatasetCache _datasets = new(data.Datasets);
 
-    public int TestCount(string dataset) => (int)_datasets.Get(dataset).Test.Count;
+    public int TestCount(string dataset) => (int)datasets.Get(dataset).Test.Count;
 
     /// <summary>A test digit as intensities, and its label.</summary>
     public (float[] Pixels, int Label) TestDigit(string dataset, int index)
     {
-        var test = _datasets.Get(dataset).Test;
+        var test = datasets.Get(dataset).Test;
         if (index < 0 || index >= test.Count) throw new ArgumentException($"Test digits are numbered 0 to {test.Count - 1} (got {index}).");
         using var row = test.Images[index];
         using var label = test.Labels[index];
@@ -128,7 +128,7 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder d
     /// <summary>2-D coordinates of the first <paramref name="count"/> test digits' posterior means, with their labels.</summary>
     public Task<LatentMap> LatentMapAsync(long runId, int count) => WithModel(runId, model =>
     {
-        var test = _datasets.Get(model.Config.Dataset).Test;
+        var test = datasets.Get(model.Config.Dataset).Test;
         count = (int)Math.Min(count, test.Count);
         using var images = test.Images.narrow(0, 0, count);
         using var labels = test.Labels.narrow(0, 0, count);
@@ -170,6 +170,7 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder d
             return node.Value.Model;
         }
         var bytes = await db.Checkpoints.Where(c => c.RunId == runId).Select(c => c.Model).FirstAsync();
+        TorchRuntime.EnsureInitialized();                                    // the embedded worker may be off: no training has loaded TorchSharp
         var model = TrainedModel.Load(bytes, RunConfig.FromJson(run.ConfigJson), epoch);
         log.LogInformation("Loaded run {RunId}'s epoch {Epoch} checkpoint for exploring", runId, epoch);
         _models.AddFirst((runId, epoch, model));
@@ -240,6 +241,5 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DataFolder d
     public void Dispose()
     {
         foreach (var (_, _, model) in _models) model.Dispose();
-        _datasets.Dispose();
     }
 }

@@ -32,6 +32,8 @@ public sealed class GalleryService(IDbContextFactory<VaeWebDb> dbs, ExploreServi
             Title = result.Title,
             Rows = result.Grid.Rows,
             Cols = result.Grid.Cols,
+            Height = result.Grid.Height,
+            Width = result.Grid.Width,
             Pixels = result.Grid.Pixels,
             CreatedAt = DateTime.UtcNow,
         };

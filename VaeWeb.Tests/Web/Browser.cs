@@ -2,7 +2,7 @@ using Microsoft.Playwright;
 
 namespace VaeWeb.Tests.Web;
 
-/// <summary>Debian's Chromium driven by Playwright; nothing is downloaded. Screenshots go to TestResults/screenshots.</summary>
+/// <summary>A Chromium for a test class (<see cref="Testing.Chromium"/>), new pages, and screenshots in TestResults/screenshots.</summary>
 public sealed class Browser : IAsyncLifetime
 {
     IPlaywright? _playwright;
@@ -12,16 +12,8 @@ public sealed class Browser : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Assert.True(File.Exists("/usr/bin/chromium"), "Chromium is not installed: run scripts/setup --tests (apt-get install chromium).");
         _playwright = await Playwright.CreateAsync();
-        Chromium = await _playwright.Chromium.LaunchAsync(new()
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            // Without these, Chromium's blocked background connections flood the logs on a closed network.
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync"],
-        });
+        Chromium = await Testing.Chromium.LaunchAsync(_playwright);
         Directory.CreateDirectory(Screenshots);
     }
 

@@ -25,13 +25,10 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
 
     static async Task<int> WaitForPoints(IPage page, long runId, Func<int, bool> condition, string what)
     {
-        for (int i = 0; i < 600; i++)
-        {
-            var n = await StepPoints(page, runId);
-            if (condition(n)) return n;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"Timed out waiting for {what}; the ELBO chart has {await StepPoints(page, runId)} step points.");
+        int n = -1;
+        await WaitUntil(async () => condition(n = await StepPoints(page, runId)), TimeSpan.FromSeconds(60),
+            () => $"{what} (the ELBO chart has {n} step points)");
+        return n;
     }
 
     [Fact]
@@ -115,7 +112,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
             var runs = (VaeWeb.Server.Runs.RunService)server.Services.GetService(typeof(VaeWeb.Server.Runs.RunService))!;
             var run = await runs.SubmitAsync(new VaeWeb.Engine.Training.RunConfig { Epochs = 50, TrainLimit = 20000 }, "long run");
             runId = run.Id;
-            for (int i = 0; i < 100 && (await runs.FindAsync(runId))!.Status != RunStatus.Running; i++) await Task.Delay(100);
+            await WaitUntil(async () => (await runs.FindAsync(runId))!.Status == RunStatus.Running, TimeSpan.FromSeconds(30), "the long run is training");
             database = server.Database;
         }
         await using var restarted = VaeWebServer.Restart(database);
@@ -134,7 +131,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         var tiny = new VaeWeb.Engine.Training.RunConfig { Epochs = 2, TrainLimit = 1000, TestLimit = 200, Hidden = [100] };
         var first = await runs.SubmitAsync(tiny, "first tiny run");
         var second = await runs.SubmitAsync(tiny with { Latent = 5 }, "second tiny run");
-        for (int i = 0; i < 300 && (await runs.FindAsync(second.Id))!.Status != RunStatus.Completed; i++) await Task.Delay(100);
+        await WaitUntil(async () => (await runs.FindAsync(second.Id))!.Status == RunStatus.Completed, TimeSpan.FromSeconds(60), "both tiny runs completed");
 
         var page = await browser.NewPageAsync();
         await page.GotoAsync(server.Address.ToString());

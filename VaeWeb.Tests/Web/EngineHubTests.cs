@@ -96,10 +96,8 @@ public class EngineHubTests
 
         await worker.DisposeAsync();
 
-        var runs = server.Services.GetRequiredService<RunService>();
-        for (int i = 0; i < 50 && (await runs.FindAsync(runId))!.Status == RunStatus.Running; i++) await Task.Delay(100);
-        var run = await runs.FindAsync(runId);
-        Assert.Equal(RunStatus.Interrupted, run!.Status);
+        var run = await server.WaitForRun(runId, r => r.Status != RunStatus.Running, TimeSpan.FromSeconds(5), "the server notices the worker left");
+        Assert.Equal(RunStatus.Interrupted, run.Status);
         Assert.Contains("flaky worker", run.Error);
     }
 
@@ -123,10 +121,13 @@ public class EngineHubTests
         worker.BeginErrorReadLine();
         try
         {
-            var runs = server.Services.GetRequiredService<RunService>();
-            for (int i = 0; i < 600 && !worker.HasExited && (await runs.FindAsync(runId))!.Status is RunStatus.Queued or RunStatus.Running; i++)
-                await Task.Delay(100);
-            var history = await runs.HistoryAsync(runId);
+            try
+            {
+                await server.WaitForRun(runId, r => worker.HasExited || r.Status is not (RunStatus.Queued or RunStatus.Running), TimeSpan.FromMinutes(1),
+                    "the worker process trains the run (or exits)");
+            }
+            catch (TimeoutException e) { lock (output) throw new TimeoutException($"{e.Message} The worker said:\n{output}", e); }
+            var history = await server.Services.GetRequiredService<RunService>().HistoryAsync(runId);
             lock (output) Assert.True(history!.Run.Status == RunStatus.Completed, $"run is {history.Run.Status}; worker said:\n{output}");
             Assert.NotEmpty(history.Metrics);
             Assert.Equal(2, history.Images.Count);

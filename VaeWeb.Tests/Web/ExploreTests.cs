@@ -27,9 +27,9 @@ public sealed class ServerWithTrainedM2 : IAsyncLifetime
         }, "explore m2");
         var vae = await runs.SubmitAsync(new RunConfig { Epochs = 1, TrainLimit = 2000, TestLimit = 200, Hidden = [100], Latent = 2 }, "explore vae");
         (RunId, VaeRunId) = (m2.Id, vae.Id);
-        for (int i = 0; i < 1200 && (await runs.FindAsync(vae.Id))!.Status != RunStatus.Completed; i++) await Task.Delay(100);
+        // One worker trains them in turn: the second finishing means both have.
+        Assert.Equal(RunStatus.Completed, (await Server.WaitForRunToFinish(vae.Id, TimeSpan.FromMinutes(2))).Status);
         Assert.Equal(RunStatus.Completed, (await runs.FindAsync(m2.Id))!.Status);
-        Assert.Equal(RunStatus.Completed, (await runs.FindAsync(vae.Id))!.Status);
     }
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
@@ -37,22 +37,33 @@ public sealed class ServerWithTrainedM2 : IAsyncLifetime
 
 public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixture<ServerWithTrainedM2>, IClassFixture<Browser>
 {
-    [Fact]
-    public async Task Drawing_a_digit_with_pointer_strokes_shows_class_probabilities_and_what_the_model_saw()
+    async Task<IPage> OpenExplorePage()
     {
         var page = await browser.NewPageAsync();
         await page.GotoAsync(new Uri(app.Server.Address, $"/runs/{app.RunId}/explore").ToString());
+        return page;
+    }
+
+    /// <summary>One pointer stroke on a canvas through <paramref name="points"/> (CSS pixels from its top left corner).</summary>
+    static async Task Stroke(IPage page, ILocator canvas, params (float X, float Y)[] points)
+    {
+        var box = (await canvas.BoundingBoxAsync())!;
+        await page.Mouse.MoveAsync(box.X + points[0].X, box.Y + points[0].Y);
+        await page.Mouse.DownAsync();
+        foreach (var (x, y) in points.Skip(1)) await page.Mouse.MoveAsync(box.X + x, box.Y + y, new() { Steps = 10 });
+        await page.Mouse.UpAsync();
+    }
+
+    [Fact]
+    public async Task Drawing_a_digit_with_pointer_strokes_shows_class_probabilities_and_what_the_model_saw()
+    {
+        var page = await OpenExplorePage();
         await page.GetByRole(AriaRole.Tab, new() { Name = "Draw" }).ClickAsync();
         var pad = page.GetByTestId("draw-pad");
         await pad.WaitForAsync();
         await page.WaitForFunctionAsync("() => document.getElementById('draw-pad')?.dataset.attached === '1'");
-        var box = (await pad.BoundingBoxAsync())!;
         // A "7": a bar across the top, then a stroke down to the lower left.
-        await page.Mouse.MoveAsync(box.X + 70, box.Y + 60);
-        await page.Mouse.DownAsync();
-        await page.Mouse.MoveAsync(box.X + 210, box.Y + 60, new() { Steps = 10 });
-        await page.Mouse.MoveAsync(box.X + 120, box.Y + 230, new() { Steps = 15 });
-        await page.Mouse.UpAsync();
+        await Stroke(page, pad, (70, 60), (210, 60), (120, 230));
 
         var predicted = page.GetByTestId("draw-predicted");
         await Assertions.Expect(predicted).ToHaveAttributeAsync("data-predicted", new System.Text.RegularExpressions.Regex("^[0-9]$"));
@@ -116,8 +127,7 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
     [Fact]
     public async Task A_half_erased_test_digit_is_completed_and_shared_as_a_gallery_that_opens_in_a_fresh_browser()
     {
-        var page = await browser.NewPageAsync();
-        await page.GotoAsync(new Uri(app.Server.Address, $"/runs/{app.RunId}/explore").ToString());
+        var page = await OpenExplorePage();
         await Assertions.Expect(page.GetByTestId("explore-samples")).ToHaveAttributeAsync("data-drawn", "100");
         await page.GetByRole(AriaRole.Tab, new() { Name = "Complete" }).ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Complete", Exact = true }).ClickAsync();
@@ -154,6 +164,44 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
     }
 
     [Fact]
+    public async Task A_drawing_is_restyled_a_brushed_region_completed_and_each_tab_keeps_its_settings()
+    {
+        var page = await OpenExplorePage();
+        await Assertions.Expect(page.GetByTestId("explore-samples")).ToHaveAttributeAsync("data-drawn", "100");
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Draw" }).ClickAsync();
+        await page.WaitForFunctionAsync("() => document.getElementById('draw-pad')?.dataset.attached === '1'");
+        await page.WaitForFunctionAsync($"() => document.getElementById('probabilities-{app.RunId}')?._fullData?.length === 1");   // plotly.js has drawn the bars
+        await Stroke(page, page.GetByTestId("draw-pad"), (140, 50), (140, 230));                       // a "1"
+        await Assertions.Expect(page.GetByTestId("draw-predicted")).ToHaveAttributeAsync("data-predicted", new System.Text.RegularExpressions.Regex("^[0-9]$"));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Use in restyle / complete" }).ClickAsync();
+
+        // Restyle: the drawing, in all ten classes.
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Restyle" }).ClickAsync();
+        await Assertions.Expect(page.GetByText("using your drawing")).ToBeVisibleAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Restyle", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("explore-restyle")).ToHaveAttributeAsync("data-drawn", "11");
+
+        // Complete with a brush: the eraser shows the digit; Complete without painting asks for it, then completes.
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Complete" }).ClickAsync();
+        await page.GetByRole(AriaRole.Combobox, new() { Name = "Erase" }).ClickAsync();
+        await page.GetByRole(AriaRole.Option, new() { Name = "with a brush" }).ClickAsync();
+        await page.WaitForFunctionAsync("() => document.getElementById('eraser')?.vaewebMask !== undefined");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Complete", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("explore-error")).ToContainTextAsync("Paint over part of the digit");
+        await Stroke(page, page.GetByTestId("eraser"), (112, 112), (112, 180));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Complete", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("explore-complete")).ToHaveAttributeAsync("data-drawn", "8");
+        await Assertions.Expect(page.GetByTestId("explore-error")).ToHaveCountAsync(0);
+
+        // Back and forth: the tabs keep their results and settings.
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Restyle" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("explore-restyle")).ToHaveAttributeAsync("data-drawn", "11");
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Complete" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("eraser")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("explore-complete")).ToHaveAttributeAsync("data-drawn", "8");
+    }
+
+    [Fact]
     public async Task Samples_are_reproducible_from_their_seed_and_a_gallery_regenerates_exactly()
     {
         using var http = app.Server.CreateClient();
@@ -168,6 +216,11 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
         var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
         var regenerated = await (await http.PostAsync($"/api/galleries/{id}/regenerate", null)).Content.ReadFromJsonAsync<JsonElement>();
         Assert.True(regenerated.GetProperty("identical").GetBoolean(), regenerated.ToString());
+        var gallery = await http.GetFromJsonAsync<JsonElement>($"/api/galleries/{id}");
+        Assert.Equal((1, 11, 28, 28), (gallery.GetProperty("rows").GetInt32(), gallery.GetProperty("cols").GetInt32(),
+            gallery.GetProperty("height").GetInt32(), gallery.GetProperty("width").GetInt32()));
+        Assert.Equal(7, gallery.GetProperty("request").GetProperty("testIndex").GetInt32());
+        Assert.False(gallery.TryGetProperty("requestJson", out _));                         // a DTO, not the stored entity
         var png = await http.GetAsync($"/g/{id}.png?download=1");
         Assert.Equal("image/png", png.Content.Headers.ContentType!.MediaType);
         Assert.Equal("attachment", png.Content.Headers.ContentDisposition!.DispositionType);
@@ -176,8 +229,7 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
     [Fact]
     public async Task The_latent_map_is_a_webgl_scatter_of_test_digits_and_clicking_a_point_shows_its_digit()
     {
-        var page = await browser.NewPageAsync();
-        await page.GotoAsync(new Uri(app.Server.Address, $"/runs/{app.RunId}/explore").ToString());
+        var page = await OpenExplorePage();
         await page.GetByRole(AriaRole.Tab, new() { Name = "Latent space" }).ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Map 2,000 test digits" }).ClickAsync();
         var chart = $"document.getElementById('latent-{app.RunId}')";

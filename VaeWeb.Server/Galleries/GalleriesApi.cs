@@ -1,0 +1,53 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using VaeWeb.Engine.Exploration;
+using VaeWeb.Engine.Imaging;
+using VaeWeb.Engine.Training;
+using VaeWeb.Server.Data;
+using VaeWeb.Server.Explore;
+
+namespace VaeWeb.Server.Galleries;
+
+/// <summary>A gallery as the API shows it: its images (Rows x Cols images of Height x Width pixels) and their provenance.</summary>
+public sealed record GalleryDto(string Id, string Url, string ImageUrl, string Title, long RunId, string RunName, int CheckpointEpoch,
+    RunConfig Config, ExploreRequest Request, int Rows, int Cols, int Height, int Width, byte[] Pixels, DateTime CreatedAt)
+{
+    public static GalleryDto From(Gallery g) => new(g.Id, $"/g/{g.Id}", $"/g/{g.Id}.png", g.Title, g.RunId, g.RunName, g.CheckpointEpoch,
+        RunConfig.FromJson(g.ConfigJson), JsonSerializer.Deserialize<ExploreRequest>(g.RequestJson, GalleryService.Json)!,
+        g.Rows, g.Cols, g.Height, g.Width, g.Pixels, g.CreatedAt);
+}
+
+public sealed record GalleryCreated(string Id, string Url);
+
+/// <summary>Galleries over HTTP: share an explore view, read a gallery, regenerate it, and its PNG.</summary>
+public static class GalleriesApi
+{
+    public static IEndpointRouteBuilder MapGalleriesApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/runs/{id:long}/galleries", async Task<Results<Created<GalleryCreated>, ProblemHttpResult, NotFound<ProblemDetails>>> (long id, ExploreRequest request, GalleryService galleries) =>
+            await ExploreApi.Guard(async () =>
+            {
+                var gallery = await galleries.CreateAsync(id, request);
+                return TypedResults.Created($"/g/{gallery.Id}", new GalleryCreated(gallery.Id, $"/g/{gallery.Id}"));
+            })).DisableAntiforgery();
+
+        var api = app.MapGroup("/api/galleries").DisableAntiforgery();
+        api.MapGet("/{id}", async Task<Results<Ok<GalleryDto>, NotFound<ProblemDetails>>> (string id, GalleryService galleries) =>
+            await galleries.FindAsync(id) is { } g ? TypedResults.Ok(GalleryDto.From(g)) : NoGallery(id));
+        api.MapPost("/{id}/regenerate", async Task<Results<Ok<GalleryService.Regeneration>, NotFound<ProblemDetails>>> (string id, GalleryService galleries) =>
+            await galleries.FindAsync(id) is { } g ? TypedResults.Ok(await galleries.RegenerateAsync(g)) : NoGallery(id));
+
+        // The gallery's image as a PNG: its Open Graph preview, and its download (?download=1).
+        app.MapGet("/g/{id}.png", async Task<Results<FileContentHttpResult, NotFound<ProblemDetails>>> (string id, string? download, GalleryService galleries) =>
+        {
+            if (await galleries.FindAsync(id) is not { } g) return NoGallery(id);
+            var png = Png.EncodeGrid(new ImageGrid(g.Rows, g.Cols, g.Height, g.Width, g.Pixels));
+            return TypedResults.File(png, "image/png", download is "1" or "true" ? $"vaeweb-gallery-{g.Id}.png" : null);
+        });
+        return app;
+    }
+
+    static NotFound<ProblemDetails> NoGallery(string id) =>
+        TypedResults.NotFound(new ProblemDetails { Title = "No such gallery", Detail = $"There is no gallery '{id}'. Check the link.", Status = 404 });
+}

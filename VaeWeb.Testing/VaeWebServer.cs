@@ -1,0 +1,73 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using VaeWeb.Server.Data;
+using VaeWeb.Server.Runs;
+
+namespace VaeWeb.Testing;
+
+/// <summary>
+/// The real app on a real Kestrel port of 127.0.0.1, with a throw-away database and run folder (datasets come from
+/// the repository's data/ folder, or VAEWEB_DATA, fetched once). Restart it on the same database to test what survives
+/// a restart.
+/// </summary>
+public sealed class VaeWebServer : IAsyncDisposable
+{
+    public const string Token = "test-worker-token";
+    /// <summary>Settings that keep the app's log to warnings and errors (benchmarks: no per-request lines).</summary>
+    public static readonly IReadOnlyDictionary<string, string> WarningsOnly = new Dictionary<string, string> { ["Logging:LogLevel:Default"] = "Warning" };
+    readonly WebApplicationFactory<Program> _factory;
+
+    public Uri Address { get; }
+    public string Database { get; }
+    public IServiceProvider Services => _factory.Services;
+
+    VaeWebServer(string database, bool embeddedWorker, IReadOnlyDictionary<string, string>? settings)
+    {
+        Database = database;
+        var runs = Path.Combine(Path.GetDirectoryName(database)!, "runs");
+        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        {
+            web.UseSetting("Engine:Database", database);
+            web.UseSetting("Engine:RunsDirectory", runs);
+            web.UseSetting("Engine:WorkerToken", Token);
+            web.UseSetting("Engine:EmbeddedWorker", embeddedWorker.ToString());
+            foreach (var (key, value) in settings ?? new Dictionary<string, string>()) web.UseSetting(key, value);
+        });
+        _factory.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        _factory.StartServer();
+        Address = new Uri(_factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    }
+
+    /// <summary>
+    /// A fresh app with a new database in a new temporary folder named <paramref name="prefix"/>…;
+    /// <paramref name="embeddedWorker"/> false leaves training to test workers; <paramref name="settings"/> are more
+    /// configuration keys (e.g. "Logging:LogLevel:Default").
+    /// </summary>
+    public static VaeWebServer Start(bool embeddedWorker = true, string prefix = "vaeweb-web-", IReadOnlyDictionary<string, string>? settings = null) =>
+        new(Path.Combine(Directory.CreateTempSubdirectory(prefix).FullName, "vaeweb.db"), embeddedWorker, settings);
+
+    /// <summary>A new app process-equivalent on an existing database, as after a server restart or an upgrade.</summary>
+    public static VaeWebServer Restart(string database, bool embeddedWorker = true) => new(database, embeddedWorker, null);
+
+    public HttpClient CreateClient() => new() { BaseAddress = Address };
+
+    /// <summary>Waits until run <paramref name="runId"/> satisfies <paramref name="condition"/>; throws naming <paramref name="what"/> on timeout.</summary>
+    public async Task<Run> WaitForRun(long runId, Func<Run, bool> condition, TimeSpan timeout, string what, TimeSpan? pollInterval = null)
+    {
+        var runs = Services.GetRequiredService<RunService>();
+        Run? run = null;
+        await Waits.WaitUntil(async () => (run = await runs.FindAsync(runId)) is { } r && condition(r), timeout,
+            () => $"{what} (run {runId} is {run?.Status.ToString() ?? "missing"})", pollInterval);
+        return run!;
+    }
+
+    /// <summary>Waits until run <paramref name="runId"/> has finished (completed, failed, cancelled or interrupted).</summary>
+    public Task<Run> WaitForRunToFinish(long runId, TimeSpan timeout) =>
+        WaitForRun(runId, r => r.Status is not (RunStatus.Queued or RunStatus.Running), timeout, $"run {runId} finishes");
+
+    public async ValueTask DisposeAsync() => await _factory.DisposeAsync();
+}
