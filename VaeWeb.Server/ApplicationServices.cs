@@ -41,8 +41,9 @@ public static class ApplicationServices
 
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, WorkerAuthenticationHandler>(WorkerAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
-        // Image grids and checkpoints travel over the hub: well past SignalR's 32 KB default message size.
-        services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024 * 1024);
+        // Every hub keeps SignalR's 32 KB message limit (the Blazor circuits' hub is open to every browser), except the
+        // workers' hub: an epoch's image grids are ≈ 200 KB, and checkpoints arrive streamed in chunks below its limit.
+        services.AddSignalR().AddHubOptions<EngineHub>(o => o.MaximumReceiveMessageSize = WorkerProtocol.MaximumMessageBytes);
 
         services.AddSingleton<RunFeed>();
         services.AddSingleton<RunRecorder>();

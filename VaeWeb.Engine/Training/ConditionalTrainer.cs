@@ -24,6 +24,7 @@ public static class ConditionalTrainer
         var folder = outputDirectory is null ? null : new RunFolder(outputDirectory);
         void Report(TrainingEvent e)
         {
+            TrainingDivergedException.ThrowIfDiverged(e);                    // at the step it happens, before JSON chokes on NaN
             if (e is StepReport or EpochReport) folder?.AppendMetrics(e);
             onEvent?.Invoke(e);
         }

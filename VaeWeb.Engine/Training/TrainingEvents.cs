@@ -88,3 +88,27 @@ public sealed record ImageGrid(int Rows, int Cols, int Height, int Width, byte[]
 
 /// <summary>The outcome of a finished run.</summary>
 public sealed record TrainingResult(RunConfig Config, string? OutputDirectory, IReadOnlyDictionary<string, double> FinalTest, TimeSpan Duration);
+
+/// <summary>The training diverged: a loss became NaN or infinite. The message says where and what to try.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message)
+{
+    /// <summary>The divergence a step or epoch report shows (a non-finite number), or null.</summary>
+    public static string? Describe(TrainingEvent e)
+    {
+        static string? FirstBad(IReadOnlyDictionary<string, double>? metrics) =>
+            metrics?.FirstOrDefault(m => !double.IsFinite(m.Value)) is { Key: not null } bad ? $"{bad.Key} = {bad.Value}" : null;
+        return e switch
+        {
+            StepReport s when FirstBad(s.Metrics) is { } bad =>
+                $"The loss became {(bad.EndsWith("NaN") ? "NaN" : "infinite")} at step {s.Step} of epoch {s.Epoch} ({bad}); try a lower learning rate.",
+            EpochReport r when (FirstBad(r.Train) ?? FirstBad(r.Test) ?? FirstBad(r.Validation)) is { } bad =>
+                $"The loss became {(bad.EndsWith("NaN") ? "NaN" : "infinite")} by the end of epoch {r.Epoch} ({bad}); try a lower learning rate.",
+            _ => null,
+        };
+    }
+
+    public static void ThrowIfDiverged(TrainingEvent e)
+    {
+        if (Describe(e) is { } message) throw new TrainingDivergedException(message);
+    }
+}

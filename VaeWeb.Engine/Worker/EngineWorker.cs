@@ -28,8 +28,14 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     public async Task RunAsync(CancellationToken stopping)
     {
         _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _training = Task.Run(() => Train(runId, configJson)); });
-        _connection.On<long>(WorkerProtocol.CancelRun, runId => _currentRun?.Cancel());
+        _connection.On<long>(WorkerProtocol.CancelRun, runId => { if (_currentRun is { } run) CancelQuietly(run); });
         _connection.Reconnected += async _ => { if (_currentRun is null) await _connection.InvokeAsync(WorkerProtocol.Ready, Name); };
+        // The server marks a run interrupted when its worker's connection drops: training on would be wasted work.
+        _connection.Reconnecting += _ =>
+        {
+            if (_currentRun is { } run) { log("lost the server connection: stopping the current run (the server marks it interrupted)"); CancelQuietly(run); }
+            return Task.CompletedTask;
+        };
 
         for (var attempt = 1; ; attempt++)
         {
@@ -75,12 +81,19 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
                 // Where the time before the first loss point goes (issue 9): each stage, then the first step, logged.
                 if (e is StageReport stage) log($"run {runId}: {stage.Stage} at {sinceStart.Elapsed.TotalSeconds:F2} s");
                 else if (e is StepReport first && firstLoss) { firstLoss = false; log($"run {runId}: first loss at step {first.Step}, {sinceStart.Elapsed.TotalSeconds:F2} s"); }
+                TrainingDivergedException.ThrowIfDiverged(e);                // JSON has no NaN: say what happened instead
                 var json = JsonSerializer.Serialize(e, RunConfig.Json);
                 Send(() => _connection.SendAsync(WorkerProtocol.Report, runId, json));
                 if (e is CheckpointSaved saved)
                 {
-                    var bytes = File.ReadAllBytes(saved.Path);
-                    Send(() => _connection.SendAsync(WorkerProtocol.SaveCheckpoint, runId, saved.Epoch, bytes));
+                    // A copy, streamed from disk after this callback returns: the next epoch may overwrite model.pt.
+                    var upload = Path.Combine(folder, $"upload-epoch{saved.Epoch}.pt");
+                    File.Copy(saved.Path, upload, overwrite: true);
+                    Send(async () =>
+                    {
+                        try { await _connection.InvokeAsync(WorkerProtocol.UploadCheckpoint, runId, saved.Epoch, new FileInfo(upload).Length, Chunks(upload)); }
+                        finally { File.Delete(upload); }
+                    });
                 }
             }, cancel.Token);
         }
@@ -99,11 +112,24 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
 
     void Send(Func<Task> send) => _outbox.Writer.TryWrite(send);
 
+    static void CancelQuietly(CancellationTokenSource run)
+    {
+        try { run.Cancel(); } catch (ObjectDisposedException) { }              // the run ended meanwhile
+    }
+
+    static async IAsyncEnumerable<byte[]> Chunks(string path)
+    {
+        await using var file = File.OpenRead(path);
+        var buffer = new byte[WorkerProtocol.CheckpointChunkBytes];
+        int read;
+        while ((read = await file.ReadAsync(buffer)) > 0) yield return buffer[..read];
+    }
+
     public async ValueTask DisposeAsync()
     {
         // Stop the run and wait for its current step to end before the datasets it reads from are freed: native
         // memory used after it is freed crashes the whole process, not just the run.
-        try { _currentRun?.Cancel(); } catch (ObjectDisposedException) { }
+        if (_currentRun is { } run) CancelQuietly(run);
         await _training;
         _outbox.Writer.TryComplete();
         await _connection.DisposeAsync();

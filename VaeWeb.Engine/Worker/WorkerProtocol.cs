@@ -2,7 +2,7 @@ namespace VaeWeb.Engine.Worker;
 
 /// <summary>
 /// The names of the engine hub's methods, shared by the server and every worker (embedded or remote): one protocol.
-/// Worker → server: <see cref="Ready"/>, <see cref="Report"/>, <see cref="SaveCheckpoint"/>, <see cref="Finish"/>.
+/// Worker → server: <see cref="Ready"/>, <see cref="Report"/>, <see cref="UploadCheckpoint"/>, <see cref="Finish"/>.
 /// Server → worker: <see cref="StartRun"/>, <see cref="CancelRun"/>.
 /// </summary>
 public static class WorkerProtocol
@@ -13,8 +13,15 @@ public static class WorkerProtocol
     public const string Ready = "Ready";
     /// <summary>(long runId, string eventJson): one <see cref="Training.TrainingEvent"/>, serialized with its "type".</summary>
     public const string Report = "Report";
-    /// <summary>(long runId, int epoch, byte[] model): the latest checkpoint's weights (model.pt).</summary>
-    public const string SaveCheckpoint = "SaveCheckpoint";
+    /// <summary>
+    /// (long runId, int epoch, long length, IAsyncEnumerable&lt;byte[]&gt; chunks): the latest checkpoint's weights
+    /// (model.pt), streamed in chunks of at most <see cref="CheckpointChunkBytes"/>: the largest valid model's
+    /// checkpoint is over 400 MB, and no single hub message may be larger than <see cref="MaximumMessageBytes"/>.
+    /// </summary>
+    public const string UploadCheckpoint = "UploadCheckpoint";
+    public const int CheckpointChunkBytes = 256 * 1024;
+    /// <summary>The engine hub's message limit: an epoch's image grids (≈ 200 KB of JSON) or one checkpoint chunk.</summary>
+    public const int MaximumMessageBytes = 1024 * 1024;
     /// <summary>(long runId, string outcome, string? error): outcome is "completed", "cancelled" or "failed".</summary>
     public const string Finish = "Finish";
 

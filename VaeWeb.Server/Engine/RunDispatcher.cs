@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.EntityFrameworkCore;
+using VaeWeb.Engine.Training;
 using VaeWeb.Engine.Worker;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Runs;
@@ -10,7 +11,7 @@ namespace VaeWeb.Server.Engine;
 public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<EngineHub> hub, RunFeed feed, RunRecorder recorder,
     IHostApplicationLifetime lifetime, ILogger<RunDispatcher> log)
 {
-    sealed record WorkerState(string Name, long? RunId);
+    sealed record WorkerState(string Name, long? RunId, RunConfig? Config = null);
     readonly Dictionary<string, WorkerState> _workers = [];
     readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -20,7 +21,13 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
 
     public async Task WorkerReadyAsync(string connectionId, string name)
     {
-        lock (_workers) _workers[connectionId] = new(name, null);
+        lock (_workers)
+        {
+            // "Ready" mid-run used to free the worker and leave its run "running" for good.
+            if (_workers.TryGetValue(connectionId, out var busy) && busy.RunId is { } runId)
+                throw new HubException($"This worker is training run {runId}: report Finish for it before Ready.");
+            _workers[connectionId] = new(name, null);
+        }
         log.LogInformation("Worker {Worker} is ready ({ConnectionId})", name, connectionId);
         await AssignAsync();
     }
@@ -43,7 +50,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
                 run.StartedAt = DateTime.UtcNow;
                 run.Worker = idle.Value.Name;
                 await db.SaveChangesAsync();
-                lock (_workers) _workers[idle.Key] = idle.Value with { RunId = run.Id };
+                lock (_workers) _workers[idle.Key] = idle.Value with { RunId = run.Id, Config = RunConfig.FromJson(run.ConfigJson) };
                 log.LogInformation("Run {RunId} goes to worker {Worker}", run.Id, idle.Value.Name);
                 await hub.Clients.Client(idle.Key).SendAsync(WorkerProtocol.StartRun, run.Id, run.ConfigJson);
                 feed.Publish(new RunUpdate(run.Id, Status: RunStatus.Running));
@@ -52,9 +59,20 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
         finally { _gate.Release(); }
     }
 
-    public bool IsRunning(string connectionId, long runId)
+    public bool IsRunning(string connectionId, long runId) => ConfigOf(connectionId, runId) is not null;
+
+    /// <summary>The config of the run this worker was given, or null when <paramref name="runId"/> is not its run.</summary>
+    public RunConfig? ConfigOf(string connectionId, long runId)
     {
-        lock (_workers) return _workers.TryGetValue(connectionId, out var w) && w.RunId == runId;
+        lock (_workers) return _workers.TryGetValue(connectionId, out var w) && w.RunId == runId ? w.Config : null;
+    }
+
+    /// <summary>Ends a run as failed on the server's word (its worker reported a diverged loss) and stops the worker.</summary>
+    public async Task FailAsync(string connectionId, long runId, string reason)
+    {
+        RunEnded(connectionId, runId);
+        await recorder.FinishAsync(runId, RunStatus.Failed, reason);
+        await hub.Clients.Client(connectionId).SendAsync(WorkerProtocol.CancelRun, runId);
     }
 
     public void RunEnded(string connectionId, long runId)

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
@@ -54,13 +56,49 @@ public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, I
         feed.Publish(new RunUpdate(runId, e));
     }
 
-    public async Task SaveCheckpointAsync(long runId, int epoch, byte[] model)
+    /// <summary>
+    /// Stores a checkpoint that arrives in chunks. It is spooled to a temporary file first (the database is not locked
+    /// while the network is slow), then written into the row's blob in place, so a 400 MB checkpoint never sits in
+    /// memory whole. A transfer that breaks or does not add up to <paramref name="length"/> leaves the old one.
+    /// </summary>
+    public async Task SaveCheckpointAsync(long runId, int epoch, long length, IAsyncEnumerable<byte[]> chunks, CancellationToken cancel)
     {
-        await using var db = await dbs.CreateDbContextAsync();
-        var checkpoint = await db.Checkpoints.FindAsync(runId);
-        if (checkpoint is null) db.Checkpoints.Add(new RunCheckpoint { RunId = runId, Epoch = epoch, Model = model });
-        else (checkpoint.Epoch, checkpoint.Model) = (epoch, model);
-        await db.SaveChangesAsync();
+        var spool = Path.GetTempFileName();
+        try
+        {
+            long received = 0;
+            await using (var file = File.Create(spool))
+                await foreach (var chunk in chunks.WithCancellation(cancel))
+                {
+                    received += chunk.Length;
+                    if (received > length) throw new HubException($"Run {runId}: the checkpoint is longer than the {length:N0} bytes announced.");
+                    await file.WriteAsync(chunk, cancel);
+                }
+            if (received != length) throw new HubException($"Run {runId}: the checkpoint has {received:N0} of the {length:N0} bytes announced.");
+
+            await using var db = await dbs.CreateDbContextAsync(cancel);
+            var connection = (SqliteConnection)db.Database.GetDbConnection();
+            await connection.OpenAsync(cancel);
+            await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancel);
+            await using (var upsert = connection.CreateCommand())
+            {
+                upsert.CommandText = """
+                    INSERT INTO Checkpoints (RunId, Epoch, Model) VALUES ($run, $epoch, zeroblob($length))
+                    ON CONFLICT (RunId) DO UPDATE SET Epoch = excluded.Epoch, Model = excluded.Model
+                    """;
+                upsert.Parameters.AddWithValue("$run", runId);
+                upsert.Parameters.AddWithValue("$epoch", epoch);
+                upsert.Parameters.AddWithValue("$length", length);
+                if (await upsert.ExecuteNonQueryAsync(cancel) == 0) return;    // the run was deleted meanwhile
+            }
+            // RunId is the INTEGER PRIMARY KEY, so it is the row id the blob is opened by.
+            await using (var blob = new SqliteBlob(connection, "Checkpoints", "Model", runId))
+            await using (var file = File.OpenRead(spool))
+                await file.CopyToAsync(blob, cancel);
+            await transaction.CommitAsync(cancel);
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19) { log.LogInformation("Run {RunId} was deleted before its checkpoint arrived", runId); }
+        finally { File.Delete(spool); }
     }
 
     /// <summary>Sets a run's final status after writing every metric still buffered.</summary>
