@@ -17,7 +17,11 @@ public sealed class Run
     /// <summary>Fraction of all steps done, updated at each epoch (live progress between epochs is in memory).</summary>
     public double Progress { get; set; }
     public int EpochsDone { get; set; }
-    public double? BestTestElbo { get; set; }
+    /// <summary>
+    /// The test ELBO of the checkpoint kept (nats per image): the latest epoch's, or for runs with a validation set the
+    /// epoch with the lowest validation error. Not a maximum over test-set epochs, which would select on the test set.
+    /// </summary>
+    public double? TestElbo { get; set; }
     /// <summary>Semi-supervised runs: the lowest validation error so far (%) and the test error of that epoch (%).</summary>
     public double? BestValidationError { get; set; }
     public double? TestErrorAtBest { get; set; }

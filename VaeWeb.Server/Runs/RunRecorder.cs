@@ -36,11 +36,12 @@ public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, I
                     if (run is null) return;
                     run.EpochsDone = r.Epoch;
                     run.Progress = (double)r.Epoch / r.Epochs;
-                    if (r.Test.TryGetValue(Metrics.Elbo, out var elbo) && (run.BestTestElbo is null || elbo > run.BestTestElbo)) run.BestTestElbo = elbo;
-                    // Semi-supervised: the test error of the epoch with the best validation error (the checkpoint kept).
-                    if (r.Validation?.GetValueOrDefault(Metrics.Error) is { } validationError && r.Test.TryGetValue(Metrics.Error, out var testError)
+                    // The kept checkpoint's test numbers: the latest epoch's, or (semi-supervised) the best validation epoch's.
+                    var elbo = r.Test.TryGetValue(Metrics.Elbo, out var testElbo) ? testElbo : (double?)null;
+                    if (r.Validation is null) run.TestElbo = elbo;
+                    else if (r.Validation.TryGetValue(Metrics.Error, out var validationError) && r.Test.TryGetValue(Metrics.Error, out var testError)
                         && (run.BestValidationError is null || validationError < run.BestValidationError))
-                        (run.BestValidationError, run.TestErrorAtBest) = (validationError, testError);
+                        (run.BestValidationError, run.TestErrorAtBest, run.TestElbo) = (validationError, testError, elbo);
                     await db.SaveChangesAsync();
                 }
                 break;

@@ -8,10 +8,10 @@ namespace VaeWeb.Server.Runs;
 public static class RunsApi
 {
     public sealed record SubmitRun(string? Name, RunConfig Config);
-    public sealed record RunSummary(long Id, string Name, RunStatus Status, double Progress, int EpochsDone, double? BestTestElbo,
+    public sealed record RunSummary(long Id, string Name, RunStatus Status, double Progress, int EpochsDone, double? TestElbo,
         double? BestValidationError, double? TestErrorAtBest, DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? Error, RunConfig Config)
     {
-        public static RunSummary From(Run r) => new(r.Id, r.Name, r.Status, r.Progress, r.EpochsDone, r.BestTestElbo, r.BestValidationError,
+        public static RunSummary From(Run r) => new(r.Id, r.Name, r.Status, r.Progress, r.EpochsDone, r.TestElbo, r.BestValidationError,
             r.TestErrorAtBest, r.CreatedAt, r.StartedAt, r.FinishedAt, r.Error, RunConfig.FromJson(r.ConfigJson));
     }
 

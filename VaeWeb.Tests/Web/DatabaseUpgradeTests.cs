@@ -38,6 +38,19 @@ public class DatabaseUpgradeTests
     }
 
     [Fact]
+    public async Task The_runs_test_elbo_becomes_the_kept_checkpoints_not_the_best_over_test_epochs()
+    {
+        // A third epoch, worse on the test set than the second: the old "best test ELBO" stays at epoch 2's −313.97,
+        // the kept checkpoint (the latest) is epoch 3's.
+        var database = CopyOfFixture();
+        await ColumnValues(database, "INSERT INTO Metrics (RunId, Scope, Name, Epoch, Step, Value) VALUES (1, 'test', 'elbo', 3, 60, -320.5)");
+        await using var server = VaeWebServer.Restart(database, embeddedWorker: false);
+        using var http = server.CreateClient();
+        var vae = await http.GetFromJsonAsync<JsonElement>("/api/runs/1");
+        Assert.Equal(-320.5, vae.GetProperty("testElbo").GetDouble(), 3);
+    }
+
+    [Fact]
     public async Task A_database_of_the_release_before_migrations_keeps_its_runs_metrics_grids_and_galleries()
     {
         var database = CopyOfFixture();
@@ -47,7 +60,7 @@ public class DatabaseUpgradeTests
         var runs = await http.GetFromJsonAsync<JsonElement[]>("/api/runs");
         Assert.Equal(["fixture-m2", "fixture-vae"], runs!.Select(r => r.GetProperty("name").GetString()));
         Assert.All(runs!, r => Assert.Equal("completed", r.GetProperty("status").GetString()));
-        Assert.Equal(-313.97, runs![1].GetProperty("bestTestElbo").GetDouble(), 2);
+        Assert.Equal(-313.97, runs![1].GetProperty("testElbo").GetDouble(), 2);   // the last epoch's, which here was also the best
         Assert.Equal((73.0, 75.4), (runs[0].GetProperty("bestValidationError").GetDouble(), runs[0].GetProperty("testErrorAtBest").GetDouble()));
 
         var service = server.Services.GetRequiredService<RunService>();

@@ -62,7 +62,7 @@ public class EngineHubTests
         Assert.Equal("test worker", history.Run.Worker);
         Assert.Equal(5 * 3 + 2 * 3, history.Metrics.Count);                    // 5 steps and the epoch's train and test, 3 metrics each
         Assert.Equal(2, history.Images.Count);
-        Assert.Equal(-150, history.Run.BestTestElbo);
+        Assert.Equal(-150, history.Run.TestElbo);
         lock (seenByPages)
         {
             Assert.Equal(5, seenByPages.Count(u => u.Event is StepReport));

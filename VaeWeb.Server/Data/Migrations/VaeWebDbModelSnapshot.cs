@@ -146,9 +146,6 @@ namespace VaeWeb.Server.Data.Migrations
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
 
-                    b.Property<double?>("BestTestElbo")
-                        .HasColumnType("REAL");
-
                     b.Property<double?>("BestValidationError")
                         .HasColumnType("REAL");
 
@@ -181,6 +178,9 @@ namespace VaeWeb.Server.Data.Migrations
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasColumnType("TEXT");
+
+                    b.Property<double?>("TestElbo")
+                        .HasColumnType("REAL");
 
                     b.Property<double?>("TestErrorAtBest")
                         .HasColumnType("REAL");
