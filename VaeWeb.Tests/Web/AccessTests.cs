@@ -7,35 +7,14 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
-using VaeWeb.Engine.Training;
-using VaeWeb.Server;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Runs;
 
 namespace VaeWeb.Tests.Web;
 
-/// <summary>The app with two tiny runs trained by its embedded worker: an M2 (it classifies) and a VAE (to delete).</summary>
-public sealed class ServerWithTinyRuns : IAsyncLifetime
-{
-    public VaeWebServer Server { get; private set; } = null!;
-    public long M2 { get; private set; }
-    public long Vae { get; private set; }
-
-    public async Task InitializeAsync()
-    {
-        Server = VaeWebServer.Start(prefix: "vaeweb-access-");
-        var runs = Server.Services.GetRequiredService<RunService>();
-        M2 = (await runs.SubmitAsync(new RunConfig { Model = ModelKind.M2, Labels = 0, Alpha = 20, Epochs = 1, TrainLimit = 600, TestLimit = 100, Latent = 4, Hidden = [32] }, "access m2")).Id;
-        Vae = (await runs.SubmitAsync(new RunConfig { Epochs = 1, TrainLimit = 500, TestLimit = 100, Hidden = [32], Latent = 2 }, "access vae")).Id;
-        Assert.Equal(RunStatus.Completed, (await Server.WaitForRunToFinish(Vae, TimeSpan.FromMinutes(2))).Status);
-        Assert.Equal(RunStatus.Completed, (await runs.FindAsync(M2))!.Status);
-    }
-
-    public async Task DisposeAsync() => await Server.DisposeAsync();
-}
-
 /// <summary>Issue 12: only whoever holds the access token controls the server; shared galleries stay public; no other site can act for the user.</summary>
-public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixture<ServerWithTinyRuns>, IClassFixture<Browser>
+/// <remarks>On the explore tests' app (its own instance): an M2 that classifies, and a VAE this class deletes.</remarks>
+public class AccessTests(ServerWithTrainedM2 app, Browser browser) : IClassFixture<ServerWithTrainedM2>, IClassFixture<Browser>
 {
     VaeWebServer Server => app.Server;
     /// <summary>A "1": a vertical stroke down the middle of a 28x28 pad.</summary>
@@ -52,16 +31,16 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
     public async Task Anonymous_clients_cannot_control_anything_but_shared_galleries_stay_public()
     {
         using var owner = Server.CreateClient();
-        var gallery = await NewGallery(owner, app.M2);
+        var gallery = await NewGallery(owner, app.RunId);
         using var anonymous = Server.CreateAnonymousClient();
 
         (HttpMethod, string, object?)[] refused =
         [
-            (HttpMethod.Get, "/api/runs", null), (HttpMethod.Get, $"/api/runs/{app.M2}", null),
+            (HttpMethod.Get, "/api/runs", null), (HttpMethod.Get, $"/api/runs/{app.RunId}", null),
             (HttpMethod.Post, "/api/runs", new { config = new { epochs = 1 } }),
-            (HttpMethod.Post, $"/api/runs/{app.M2}/cancel", null), (HttpMethod.Delete, $"/api/runs/{app.M2}", null),
-            (HttpMethod.Post, $"/api/runs/{app.M2}/explore", new { view = "samples" }), (HttpMethod.Post, $"/api/runs/{app.M2}/classify", Drawing),
-            (HttpMethod.Post, $"/api/runs/{app.M2}/galleries", new { view = "samples" }), (HttpMethod.Delete, $"/api/galleries/{gallery}", null),
+            (HttpMethod.Post, $"/api/runs/{app.RunId}/cancel", null), (HttpMethod.Delete, $"/api/runs/{app.RunId}", null),
+            (HttpMethod.Post, $"/api/runs/{app.RunId}/explore", new { view = "samples" }), (HttpMethod.Post, $"/api/runs/{app.RunId}/classify", Drawing),
+            (HttpMethod.Post, $"/api/runs/{app.RunId}/galleries", new { view = "samples" }), (HttpMethod.Delete, $"/api/galleries/{gallery}", null),
             (HttpMethod.Post, $"/api/galleries/{gallery}/regenerate", null), (HttpMethod.Post, "/_blazor/negotiate?negotiateVersion=1", null),
         ];
         foreach (var (method, path, body) in refused)
@@ -81,12 +60,12 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync($"/signin")).StatusCode);
         // A page visit is sent to the sign-in page, not refused with a bare 401.
-        using var page = new HttpRequestMessage(HttpMethod.Get, $"/runs/{app.M2}");
+        using var page = new HttpRequestMessage(HttpMethod.Get, $"/runs/{app.RunId}");
         page.Headers.Accept.ParseAdd("text/html");
         using var noRedirects = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = Server.Address };
         var visit = await noRedirects.SendAsync(page);
         Assert.Equal(HttpStatusCode.Redirect, visit.StatusCode);
-        Assert.Equal($"/signin?returnUrl=%2Fruns%2F{app.M2}", visit.Headers.Location!.PathAndQuery);
+        Assert.Equal($"/signin?returnUrl=%2Fruns%2F{app.RunId}", visit.Headers.Location!.PathAndQuery);
     }
 
     [Fact]
@@ -94,8 +73,8 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
     {
         using var http = Server.CreateClient();
         var runs = await http.GetFromJsonAsync<JsonElement[]>("/api/runs");
-        Assert.Contains(runs!, r => r.GetProperty("id").GetInt64() == app.M2);
-        var classified = await http.PostAsJsonAsync($"/api/runs/{app.M2}/classify", Drawing);
+        Assert.Contains(runs!, r => r.GetProperty("id").GetInt64() == app.RunId);
+        var classified = await http.PostAsJsonAsync($"/api/runs/{app.RunId}/classify", Drawing);
         Assert.Equal(HttpStatusCode.OK, classified.StatusCode);
         Assert.Equal(10, (await classified.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("probabilities").GetArrayLength());
     }
@@ -119,11 +98,11 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
 
         await page.GotoAsync(Server.SignInUrl.ToString());
         Assert.Equal(Server.Address.ToString(), page.Url);                         // the token is not left in the address bar
-        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "access m2" })).ToBeVisibleAsync();   // a live circuit
+        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "explore m2" })).ToBeVisibleAsync();   // a live circuit
         var cookie = (await page.Context.CookiesAsync()).Single(x => x.Name == "VaeWeb.Access");
         Assert.True(cookie.HttpOnly);
         Assert.Equal(SameSiteAttribute.Strict, cookie.SameSite);
-        await page.GotoAsync(new Uri(Server.Address, $"/runs/{app.M2}/explore").ToString());
+        await page.GotoAsync(new Uri(Server.Address, $"/runs/{app.RunId}/explore").ToString());
         await Assertions.Expect(page.GetByTestId("explore-samples")).ToHaveAttributeAsync("data-drawn", "100");
         await Browser.Screenshot(page, "21-signed-in");
     }
@@ -146,7 +125,7 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
             site.MapGet("/", () => Results.Content($$"""
                 <form id="f" method="post" action="{{target}}/api/runs/{{victim}}/cancel"></form>
                 <script>
-                  fetch('{{target}}/api/runs/{{app.M2}}/classify', { method: 'POST', mode: 'no-cors', credentials: 'include',
+                  fetch('{{target}}/api/runs/{{app.RunId}}/classify', { method: 'POST', mode: 'no-cors', credentials: 'include',
                     headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify({{JsonSerializer.Serialize(Drawing)}}) })
                     .finally(() => document.getElementById('f').submit());
                 </script>
@@ -168,9 +147,9 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
 
             // The app's own page, same cookie, same request: it works (the check is the origin, not the session).
             await page.GotoAsync(Server.Address.ToString());
-            var own = await page.EvaluateAsync<int>($"async () => (await fetch('/api/runs/{app.M2}/classify', {{ method: 'POST', headers: {{ 'Content-Type': 'application/json' }}, body: JSON.stringify({JsonSerializer.Serialize(Drawing)}) }})).status");
+            var own = await page.EvaluateAsync<int>($"async () => (await fetch('/api/runs/{app.RunId}/classify', {{ method: 'POST', headers: {{ 'Content-Type': 'application/json' }}, body: JSON.stringify({JsonSerializer.Serialize(Drawing)}) }})).status");
             Assert.Equal(200, own);
-            var ownPlain = await page.EvaluateAsync<int>($"async () => (await fetch('/api/runs/{app.M2}/classify', {{ method: 'POST', headers: {{ 'Content-Type': 'text/plain' }}, body: '{{}}' }})).status");
+            var ownPlain = await page.EvaluateAsync<int>($"async () => (await fetch('/api/runs/{app.RunId}/classify', {{ method: 'POST', headers: {{ 'Content-Type': 'text/plain' }}, body: '{{}}' }})).status");
             Assert.Equal(415, ownPlain);
         }
         finally
@@ -189,7 +168,7 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
         Assert.Contains("UTF-8", await bogus.Content.ReadAsStringAsync());
 
         // The test host runs in Development, where the developer exception page used to answer these with its stack trace.
-        foreach (var (path, body) in new[] { ("/api/runs", "{\"config\": {"), ($"/api/runs/{app.M2}/explore", "[1, 2"), ("/api/runs", "{\"config\": {\"epochs\": \"many\"}}") })
+        foreach (var (path, body) in new[] { ("/api/runs", "{\"config\": {"), ($"/api/runs/{app.RunId}/explore", "[1, 2"), ("/api/runs", "{\"config\": {\"epochs\": \"many\"}}") })
         {
             var malformed = await http.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
             var text = await malformed.Content.ReadAsStringAsync();
@@ -200,7 +179,7 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
             Assert.DoesNotContain(".cs:line", text);
             Assert.DoesNotContain("Exception", text);
         }
-        var form = await http.PostAsync($"/api/runs/{app.M2}/classify", new FormUrlEncodedContent([new("pixels", "1")]));
+        var form = await http.PostAsync($"/api/runs/{app.RunId}/classify", new FormUrlEncodedContent([new("pixels", "1")]));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, form.StatusCode);
     }
 
@@ -208,11 +187,11 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
     public async Task Deleting_a_run_deletes_its_folder_and_keeps_its_galleries_which_the_owner_can_delete()
     {
         using var http = Server.CreateClient();
-        var folder = Server.Services.GetRequiredService<RunService>().RunFolder(app.Vae);
+        var folder = Server.Services.GetRequiredService<RunService>().RunFolder(app.VaeRunId);
         Assert.True(File.Exists(Path.Combine(folder, "model.pt")), $"the trained run's folder {folder}");
-        var gallery = await NewGallery(http, app.Vae);
+        var gallery = await NewGallery(http, app.VaeRunId);
 
-        Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/api/runs/{app.Vae}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/api/runs/{app.VaeRunId}")).StatusCode);
         Assert.False(Directory.Exists(folder));
         using var anonymous = Server.CreateAnonymousClient();
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync($"/api/galleries/{gallery}")).StatusCode);   // self-contained
@@ -229,7 +208,7 @@ public class AccessTests(ServerWithTinyRuns app, Browser browser) : IClassFixtur
         await owner.WaitForURLAsync(Server.Address.ToString());
         Assert.Equal(HttpStatusCode.NotFound, (await anonymous.GetAsync($"/api/galleries/{gallery}")).StatusCode);
 
-        var another = await NewGallery(http, app.M2);
+        var another = await NewGallery(http, app.RunId);
         Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/api/galleries/{another}")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await http.DeleteAsync($"/api/galleries/{another}")).StatusCode);
     }
