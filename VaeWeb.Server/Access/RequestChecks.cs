@@ -25,7 +25,8 @@ public static class RequestChecks
     static string? Foreign(HttpContext context)
     {
         var request = context.Request;
-        if (HttpMethods.IsGet(request.Method) && !context.WebSockets.IsWebSocketRequest || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method) || HttpMethods.IsTrace(request.Method))
+        var webSocket = request.Headers.Upgrade.ToString().Equals("websocket", StringComparison.OrdinalIgnoreCase);
+        if (HttpMethods.IsGet(request.Method) && !webSocket || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method) || HttpMethods.IsTrace(request.Method))
             return null;
         var origin = request.Headers.Origin.ToString();
         var own = $"{request.Scheme}://{request.Host}";

@@ -151,6 +151,14 @@ public class AccessTests(ServerWithTrainedM2 app, Browser browser) : IClassFixtu
             Assert.Equal(200, own);
             var ownPlain = await page.EvaluateAsync<int>($"async () => (await fetch('/api/runs/{app.RunId}/classify', {{ method: 'POST', headers: {{ 'Content-Type': 'text/plain' }}, body: '{{}}' }})).status");
             Assert.Equal(415, ownPlain);
+
+            // Nor can it open a WebSocket to the Blazor hub (a circuit acting as the user).
+            using var socket = new System.Net.WebSockets.ClientWebSocket();
+            socket.Options.CollectHttpResponseDetails = true;
+            socket.Options.SetRequestHeader("Origin", site.Urls.First());
+            socket.Options.SetRequestHeader("Authorization", $"Bearer {VaeWebServer.AccessToken}");
+            await Assert.ThrowsAsync<System.Net.WebSockets.WebSocketException>(() => socket.ConnectAsync(new Uri(target.Replace("http://", "ws://") + "/_blazor"), CancellationToken.None));
+            Assert.Equal(HttpStatusCode.Forbidden, socket.HttpStatusCode);
         }
         finally
         {
