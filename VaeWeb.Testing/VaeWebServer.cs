@@ -62,7 +62,8 @@ public sealed class VaeWebServer : IAsyncDisposable
         new(Path.Combine(Directory.CreateTempSubdirectory(prefix).FullName, "vaeweb.db"), embeddedWorker, settings);
 
     /// <summary>A new app process-equivalent on an existing database, as after a server restart or an upgrade.</summary>
-    public static VaeWebServer Restart(string database, bool embeddedWorker = true) => new(database, embeddedWorker, null);
+    public static VaeWebServer Restart(string database, bool embeddedWorker = true, IReadOnlyDictionary<string, string>? settings = null) =>
+        new(database, embeddedWorker, settings);
 
     /// <summary>An HTTP client signed in as a script is: "Authorization: Bearer" with the access token.</summary>
     public HttpClient CreateClient()

@@ -222,6 +222,27 @@ public class AccessTests(ServerWithTrainedM2 app, Browser browser) : IClassFixtu
     }
 }
 
+public class TokenChangeTests(Browser browser) : IClassFixture<Browser>
+{
+    [Fact]
+    public async Task A_new_access_token_signs_out_browsers_signed_in_with_the_old_one()
+    {
+        string database;
+        var page = await browser.NewPageAsync();
+        await using (var server = VaeWebServer.Start(embeddedWorker: false))
+        {
+            await server.SignInAsync(page);
+            database = server.Database;
+        }
+        // Same database and data-protection keys, and the browser still sends its cookie (cookies ignore ports): only the token is new.
+        await using var restarted = VaeWebServer.Restart(database, embeddedWorker: false, new Dictionary<string, string> { ["Auth:Token"] = "a-new-token" });
+        await page.GotoAsync(restarted.Address.ToString());
+        Assert.Contains("/signin?returnUrl=", page.Url);
+        await page.GotoAsync(new Uri(restarted.Address, "/signin?token=a-new-token").ToString());
+        Assert.Equal(restarted.Address.ToString(), page.Url);
+    }
+}
+
 /// <summary>Limits that keep a script (or a stuck loop) from swamping the server: rate limits and the queue cap.</summary>
 public class LimitTests
 {
