@@ -17,7 +17,7 @@ static class ExploreBenchmark
 {
     public static async Task RunAsync()
     {
-        await using var app = VaeWebServer.Start(prefix: "vaeweb-bench-explore-", settings: VaeWebServer.WarningsOnly);
+        await using var app = VaeWebServer.Start(prefix: "vaeweb-bench-explore-", settings: VaeWebServer.ForBenchmarks);
         var address = app.Address;
         var runs = app.Services.GetRequiredService<RunService>();
         // The poster's FC M2 networks (784-500-500-50), trained briefly: latency depends on the size, not the accuracy.
@@ -29,7 +29,7 @@ static class ExploreBenchmark
         var digit = test.Images[0].data<float>().ToArray();
         var pad = Enumerable.Range(0, 280 * 280).Select(i => digit[i / 280 / 10 * 28 + i % 280 / 10]).Select(v => MathF.Round(v * 100) / 100).ToArray();
         var body = new { width = 280, height = 280, pixels = pad };
-        using var http = new HttpClient { BaseAddress = address };
+        using var http = app.CreateClient();
         var roundTrip = new List<double>();
         var server = new List<double>();
         var health = new List<double>();
@@ -51,7 +51,7 @@ static class ExploreBenchmark
 
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await Chromium.LaunchAsync(playwright);
-        var page = await browser.NewPageAsync();
+        var page = await app.SignInAsync(await browser.NewPageAsync());
         await page.GotoAsync(new Uri(address, "/health").ToString());
         var browserTimes = await page.EvaluateAsync<double[]>($$"""
             async () => {
@@ -80,7 +80,7 @@ static class ExploreBenchmark
             await fresh.WaitForFunctionAsync("() => document.querySelector('[data-testid=gallery-image]')?.complete");
             var galleryMs = clock.Elapsed.TotalMilliseconds;
             await fresh.CloseAsync();
-            fresh = await browser.NewPageAsync();
+            fresh = await app.SignInAsync(await browser.NewPageAsync());
             clock.Restart();
             await fresh.GotoAsync(new Uri(address, $"/runs/{run.Id}").ToString());
             await fresh.GetByTestId("samples-grid").WaitForAsync();

@@ -60,7 +60,7 @@ for (int round = 1; round <= rounds; round++)
     }
 
     // B: the same config started from the form, with its live page open until it completes.
-    var page = await browser.NewPageAsync();
+    var page = await app.SignInAsync(await browser.NewPageAsync());
     await page.GotoAsync(new Uri(address, "/runs/new").ToString());
     await page.GetByLabel("Epochs").FillAsync($"{config.Epochs}");
     await page.GetByText("Advanced: train on a subset").ClickAsync();

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using MudBlazor.Services;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Worker;
+using VaeWeb.Server.Access;
 using VaeWeb.Server.Components;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Engine;
@@ -28,6 +29,7 @@ public static class ApplicationServices
     {
         var services = builder.Services;
         services.AddOptions<EngineOptions>().BindConfiguration("Engine");
+        services.AddOptions<RunQueueOptions>().BindConfiguration("Engine");
         services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<EngineOptions>>().Value;
@@ -39,8 +41,9 @@ public static class ApplicationServices
         services.AddSingleton(sp => WorkerToken.LoadOrCreate(sp.GetRequiredService<IOptions<EngineOptions>>().Value, sp.GetRequiredService<DataFolder>().Root));
         services.AddDbContextFactory<VaeWebDb>((sp, db) => db.UseSqlite($"Data Source={sp.GetRequiredService<DataFolder>().Database}"));
 
+        builder.AddAccessControl();
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, WorkerAuthenticationHandler>(WorkerAuthenticationHandler.SchemeName, null);
-        services.AddAuthorization();
+        services.AddRateLimits();
         // Every hub keeps SignalR's 32 KB message limit (the Blazor circuits' hub is open to every browser), except the
         // workers' hub: an epoch's image grids are ≈ 200 KB, and checkpoints arrive streamed in chunks below its limit.
         services.AddSignalR().AddHubOptions<EngineHub>(o => o.MaximumReceiveMessageSize = WorkerProtocol.MaximumMessageBytes);
@@ -57,6 +60,7 @@ public static class ApplicationServices
         services.AddSingleton<GalleryService>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
         services.AddProblemDetails();
+        services.AddExceptionHandler<ClientErrorHandler>();
         // The API speaks the engine's JSON: camelCase fields, enums as "fc", "conv", "dynamic".
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower)));
 
@@ -85,20 +89,25 @@ public static class ApplicationServices
 
     public static WebApplication MapApplication(this WebApplication app)
     {
-        if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
+        // In every environment: clients never get a stack trace (see ClientErrorHandler); pages get /Error.
+        app.UseExceptionHandler("/Error", createScopeForErrors: true);
         // Friendly error pages are for people browsing; the API and the hub answer with their own status codes.
         app.UseWhen(c => HttpMethods.IsGet(c.Request.Method) && !c.Request.Path.StartsWithSegments("/api") && !c.Request.Path.StartsWithSegments("/hubs"),
             pages => pages.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+        app.UseSameOriginWrites();
+        app.UseUtf8Json();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter();
         app.UseAntiforgery();
-        app.MapStaticAssets();                                              // app.css, _content/, and /vaeweb/ (the top-level wwwroot)
+        app.MapStaticAssets().AllowAnonymous();                             // app.css, _content/, and /vaeweb/ (the top-level wwwroot)
         app.MapHub<EngineHub>(WorkerProtocol.HubPath);
         app.MapRunsApi();
         app.MapExploreApi();
         app.MapGalleriesApi();
-        app.MapHealthChecks("/health");
-        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        app.MapHealthChecks("/health").AllowAnonymous();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();   // the Blazor hub (/_blazor) too needs the owner
+        app.PrintSignInUrl();
         return app;
     }
 }

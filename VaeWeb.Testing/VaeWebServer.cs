@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Runs;
 
@@ -12,13 +13,22 @@ namespace VaeWeb.Testing;
 /// <summary>
 /// The real app on a real Kestrel port of 127.0.0.1, with a throw-away database and run folder (datasets come from
 /// the repository's data/ folder, or VAEWEB_DATA, fetched once). Restart it on the same database to test what survives
-/// a restart.
+/// a restart. Every server has the access token <see cref="AccessToken"/>: <see cref="CreateClient"/> sends it,
+/// <see cref="SignInAsync"/> signs a browser page in through the sign-in URL.
 /// </summary>
 public sealed class VaeWebServer : IAsyncDisposable
 {
     public const string Token = "test-worker-token";
+    /// <summary>The token that signs browsers and scripts in (Auth:Token).</summary>
+    public const string AccessToken = "test-access-token";
     /// <summary>Settings that keep the app's log to warnings and errors (benchmarks: no per-request lines).</summary>
     public static readonly IReadOnlyDictionary<string, string> WarningsOnly = new Dictionary<string, string> { ["Logging:LogLevel:Default"] = "Warning" };
+    /// <summary>For benchmarks: warnings only, and rate limits far above what they send (they measure latency, not the limiter).</summary>
+    public static readonly IReadOnlyDictionary<string, string> ForBenchmarks = new Dictionary<string, string>(WarningsOnly)
+    {
+        ["RateLimits:ModelRequests:TokenLimit"] = "100000", ["RateLimits:ModelRequests:TokensPerPeriod"] = "100000",
+        ["RateLimits:RunSubmissions:PermitLimit"] = "100000",
+    };
     readonly WebApplicationFactory<Program> _factory;
 
     public Uri Address { get; }
@@ -34,6 +44,7 @@ public sealed class VaeWebServer : IAsyncDisposable
             web.UseSetting("Engine:Database", database);
             web.UseSetting("Engine:RunsDirectory", runs);
             web.UseSetting("Engine:WorkerToken", Token);
+            web.UseSetting("Auth:Token", AccessToken);
             web.UseSetting("Engine:EmbeddedWorker", embeddedWorker.ToString());
             foreach (var (key, value) in settings ?? new Dictionary<string, string>()) web.UseSetting(key, value);
         });
@@ -51,9 +62,30 @@ public sealed class VaeWebServer : IAsyncDisposable
         new(Path.Combine(Directory.CreateTempSubdirectory(prefix).FullName, "vaeweb.db"), embeddedWorker, settings);
 
     /// <summary>A new app process-equivalent on an existing database, as after a server restart or an upgrade.</summary>
-    public static VaeWebServer Restart(string database, bool embeddedWorker = true) => new(database, embeddedWorker, null);
+    public static VaeWebServer Restart(string database, bool embeddedWorker = true, IReadOnlyDictionary<string, string>? settings = null) =>
+        new(database, embeddedWorker, settings);
 
-    public HttpClient CreateClient() => new() { BaseAddress = Address };
+    /// <summary>An HTTP client signed in as a script is: "Authorization: Bearer" with the access token.</summary>
+    public HttpClient CreateClient()
+    {
+        var client = CreateAnonymousClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", AccessToken);
+        return client;
+    }
+
+    /// <summary>An HTTP client with no credentials, as anyone on the network.</summary>
+    public HttpClient CreateAnonymousClient() => new() { BaseAddress = Address };
+
+    /// <summary>The URL the server prints on start: opening it signs a browser in.</summary>
+    public Uri SignInUrl => new(Address, $"/signin?token={AccessToken}");
+
+    /// <summary>Signs <paramref name="page"/>'s browser context in by opening the sign-in URL, as a user does (the cookie then serves every page of the context).</summary>
+    public async Task<IPage> SignInAsync(IPage page)
+    {
+        await page.GotoAsync($"{SignInUrl}&returnUrl=/signin");
+        await page.GetByTestId("signin-done").WaitForAsync();
+        return page;
+    }
 
     /// <summary>Waits until run <paramref name="runId"/> satisfies <paramref name="condition"/>; throws naming <paramref name="what"/> on timeout.</summary>
     public async Task<Run> WaitForRun(long runId, Func<Run, bool> condition, TimeSpan timeout, string what, TimeSpan? pollInterval = null)

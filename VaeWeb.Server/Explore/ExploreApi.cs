@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using VaeWeb.Engine.Exploration;
 using VaeWeb.Engine.Training;
+using VaeWeb.Server.Access;
 
 namespace VaeWeb.Server.Explore;
 
@@ -18,10 +19,13 @@ public static class ExploreApi
 
     public static IEndpointRouteBuilder MapExploreApi(this IEndpointRouteBuilder app)
     {
-        var runs = app.MapGroup("/api/runs/{id:long}").DisableAntiforgery();
+        var runs = app.MapGroup("/api/runs/{id:long}").DisableAntiforgery().RequireRateLimiting(RateLimits.ModelRequests);
 
         runs.MapPost("/classify", async Task<Results<Ok<DrawingResult>, ProblemHttpResult, NotFound<ProblemDetails>>> (long id, HttpRequest http, ExploreService explore, HttpResponse response) =>
         {
+            // JSON only: a form another site posts (no preflight) is not a drawing.
+            if (!http.HasJsonContentType())
+                return TypedResults.Problem("Send the drawing as Content-Type: application/json.", statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type");
             if (http.ContentLength > MaxDrawingBytes)
                 return TypedResults.Problem($"The drawing is {http.ContentLength:N0} bytes; at most {MaxDrawingBytes:N0} are accepted (1024x1024 pixels).", statusCode: 413);
             DrawingRequest? drawing;

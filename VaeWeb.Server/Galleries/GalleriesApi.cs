@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Mvc;
 using VaeWeb.Engine.Exploration;
 using VaeWeb.Engine.Imaging;
 using VaeWeb.Engine.Training;
+using VaeWeb.Server.Access;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Explore;
 
@@ -20,7 +21,10 @@ public sealed record GalleryDto(string Id, string Url, string ImageUrl, string T
 
 public sealed record GalleryCreated(string Id, string Url);
 
-/// <summary>Galleries over HTTP: share an explore view, read a gallery, regenerate it, and its PNG.</summary>
+/// <summary>
+/// Galleries over HTTP: share an explore view, read a gallery, regenerate it, delete it, and its PNG. Reading a gallery
+/// and its PNG is public (its unguessable URL is the share); making, regenerating (it runs the model) and deleting one needs the owner.
+/// </summary>
 public static class GalleriesApi
 {
     public static IEndpointRouteBuilder MapGalleriesApi(this IEndpointRouteBuilder app)
@@ -30,13 +34,15 @@ public static class GalleriesApi
             {
                 var gallery = await galleries.CreateAsync(id, request);
                 return TypedResults.Created($"/g/{gallery.Id}", new GalleryCreated(gallery.Id, $"/g/{gallery.Id}"));
-            })).DisableAntiforgery();
+            })).DisableAntiforgery().RequireRateLimiting(RateLimits.ModelRequests);
 
         var api = app.MapGroup("/api/galleries").DisableAntiforgery();
         api.MapGet("/{id}", async Task<Results<Ok<GalleryDto>, NotFound<ProblemDetails>>> (string id, GalleryService galleries) =>
-            await galleries.FindAsync(id) is { } g ? TypedResults.Ok(GalleryDto.From(g)) : NoGallery(id));
+            await galleries.FindAsync(id) is { } g ? TypedResults.Ok(GalleryDto.From(g)) : NoGallery(id)).AllowAnonymous();
         api.MapPost("/{id}/regenerate", async Task<Results<Ok<GalleryService.Regeneration>, NotFound<ProblemDetails>>> (string id, GalleryService galleries) =>
-            await galleries.FindAsync(id) is { } g ? TypedResults.Ok(await galleries.RegenerateAsync(g)) : NoGallery(id));
+            await galleries.FindAsync(id) is { } g ? TypedResults.Ok(await galleries.RegenerateAsync(g)) : NoGallery(id)).RequireRateLimiting(RateLimits.ModelRequests);
+        api.MapDelete("/{id}", async Task<Results<NoContent, NotFound<ProblemDetails>>> (string id, GalleryService galleries) =>
+            await galleries.DeleteAsync(id) ? TypedResults.NoContent() : NoGallery(id));
 
         // The gallery's image as a PNG: its Open Graph preview, and its download (?download=1).
         app.MapGet("/g/{id}.png", async Task<Results<FileContentHttpResult, NotFound<ProblemDetails>>> (string id, string? download, GalleryService galleries) =>
@@ -44,7 +50,7 @@ public static class GalleriesApi
             if (await galleries.FindAsync(id) is not { } g) return NoGallery(id);
             var png = Png.EncodeGrid(new ImageGrid(g.Rows, g.Cols, g.Height, g.Width, g.Pixels));
             return TypedResults.File(png, "image/png", download is "1" or "true" ? $"vaeweb-gallery-{g.Id}.png" : null);
-        });
+        }).AllowAnonymous();
         return app;
     }
 

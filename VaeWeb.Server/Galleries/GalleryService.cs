@@ -42,11 +42,21 @@ public sealed class GalleryService(IDbContextFactory<VaeWebDb> dbs, ExploreServi
         return gallery;
     }
 
+    static bool IsId(string id) => id.Length == IdLength && id.All(Alphabet.Contains);
+
     public async Task<Gallery?> FindAsync(string id)
     {
-        if (id.Length != IdLength || id.Any(c => !Alphabet.Contains(c))) return null;
+        if (!IsId(id)) return null;
         await using var db = await dbs.CreateDbContextAsync();
         return await db.Galleries.AsNoTracking().FirstOrDefaultAsync(g => g.Id == id);
+    }
+
+    /// <summary>Deletes a gallery; its link then finds nothing. False when there is no such gallery.</summary>
+    public async Task<bool> DeleteAsync(string id)
+    {
+        if (!IsId(id)) return false;
+        await using var db = await dbs.CreateDbContextAsync();
+        return await db.Galleries.Where(g => g.Id == id).ExecuteDeleteAsync() > 0;
     }
 
     public sealed record Regeneration(bool Identical, int DifferingPixels, string Message);

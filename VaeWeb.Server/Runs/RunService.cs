@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Engine;
@@ -9,12 +10,25 @@ namespace VaeWeb.Server.Runs;
 public sealed record RunHistory(Run Run, RunConfig Config, IReadOnlyList<MetricPoint> Metrics, IReadOnlyList<EpochImage> Images);
 
 /// <summary>What pages and the HTTP API do with runs: submit (validated), list, read, cancel, delete.</summary>
-public sealed class RunService(IDbContextFactory<VaeWebDb> dbs, RunDispatcher dispatcher, RunRecorder recorder, RunFeed feed)
+public sealed class RunService(IDbContextFactory<VaeWebDb> dbs, RunDispatcher dispatcher, RunRecorder recorder, RunFeed feed,
+    IOptions<RunQueueOptions> queue, DataFolder data, ILogger<RunService> log)
 {
-    /// <summary>Validates with the engine's own rules, queues the run and wakes an idle worker.</summary>
+    readonly SemaphoreSlim _submitting = new(1, 1);                          // counting the queue and adding to it, as one step
+
+    /// <summary>
+    /// Validates with the engine's own rules, queues the run and wakes an idle worker; throws
+    /// <see cref="RunQueueFullException"/> when <see cref="RunQueueOptions.MaxQueuedRuns"/> runs are already waiting.
+    /// </summary>
     public async Task<Run> SubmitAsync(RunConfig config, string? name)
     {
         config.ThrowIfInvalid();
+        await _submitting.WaitAsync();
+        try { return await QueueAsync(config, name); }
+        finally { _submitting.Release(); }
+    }
+
+    async Task<Run> QueueAsync(RunConfig config, string? name)
+    {
         var run = new Run
         {
             Name = string.IsNullOrWhiteSpace(name) ? $"{config.Model} {config.Arch} {config.Dataset}".ToLowerInvariant() : name.Trim()[..Math.Min(name.Trim().Length, 100)],
@@ -24,6 +38,8 @@ public sealed class RunService(IDbContextFactory<VaeWebDb> dbs, RunDispatcher di
         };
         await using (var db = await dbs.CreateDbContextAsync())
         {
+            var queued = await db.Runs.CountAsync(r => r.Status == RunStatus.Queued);
+            if (queued >= queue.Value.MaxQueuedRuns) throw new RunQueueFullException(queued);
             db.Runs.Add(run);
             await db.SaveChangesAsync();
         }
@@ -65,7 +81,10 @@ public sealed class RunService(IDbContextFactory<VaeWebDb> dbs, RunDispatcher di
 
     public Task<bool> CancelAsync(long id) => dispatcher.CancelAsync(id);
 
-    /// <summary>Deletes a run that is not training (cancel it first), with its metrics, images and checkpoint.</summary>
+    /// <summary>
+    /// Deletes a run that is not training (cancel it first), with its metrics, images and checkpoint, and the embedded
+    /// worker's run folder (a remote worker's folder is on its own machine). Galleries made from it stay: they are self-contained.
+    /// </summary>
     public async Task<bool> DeleteAsync(long id)
     {
         await using var db = await dbs.CreateDbContextAsync();
@@ -74,6 +93,12 @@ public sealed class RunService(IDbContextFactory<VaeWebDb> dbs, RunDispatcher di
         if (run.Status == RunStatus.Running) throw new InvalidOperationException("Cancel the run before deleting it.");
         db.Runs.Remove(run);
         await db.SaveChangesAsync();
+        var folder = RunFolder(id);
+        try { if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogWarning(e, "Run {RunId} is deleted but its folder {Folder} is not", id, folder); }
         return true;
     }
+
+    /// <summary>Where the embedded worker keeps run <paramref name="id"/>'s files (config, metrics, checkpoint, sample images).</summary>
+    public string RunFolder(long id) => Path.Combine(data.Runs, $"run-{id}");
 }

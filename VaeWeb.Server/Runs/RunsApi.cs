@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using VaeWeb.Engine.Training;
+using VaeWeb.Server.Access;
 using VaeWeb.Server.Data;
 
 namespace VaeWeb.Server.Runs;
@@ -21,15 +22,19 @@ public static class RunsApi
         api.MapGet("/", async (RunService runs) => TypedResults.Ok((await runs.ListAsync()).Select(RunSummary.From)));
         api.MapGet("/{id:long}", async Task<Results<Ok<RunSummary>, NotFound>> (long id, RunService runs) =>
             await runs.FindAsync(id) is { } run ? TypedResults.Ok(RunSummary.From(run)) : TypedResults.NotFound());
-        api.MapPost("/", async Task<Results<Created<RunSummary>, ValidationProblem>> (SubmitRun request, RunService runs) =>
+        api.MapPost("/", async Task<Results<Created<RunSummary>, ValidationProblem, ProblemHttpResult>> (SubmitRun request, RunService runs) =>
         {
             if (request.Config?.Validate() is not { } errors)
                 return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["config"] = ["A run config is required."] });
             if (errors.Count > 0)
                 return TypedResults.ValidationProblem(errors.GroupBy(e => e.Field).ToDictionary(g => g.Key, g => g.Select(e => e.Message).ToArray()));
-            var run = await runs.SubmitAsync(request.Config, request.Name);
-            return TypedResults.Created($"/api/runs/{run.Id}", RunSummary.From(run));
-        });
+            try
+            {
+                var run = await runs.SubmitAsync(request.Config, request.Name);
+                return TypedResults.Created($"/api/runs/{run.Id}", RunSummary.From(run));
+            }
+            catch (RunQueueFullException e) { return TypedResults.Problem(e.Message, statusCode: StatusCodes.Status409Conflict, title: "The queue is full"); }
+        }).RequireRateLimiting(RateLimits.RunSubmissions);
         api.MapPost("/{id:long}/cancel", async Task<Results<Accepted, NotFound>> (long id, RunService runs) =>
             await runs.CancelAsync(id) ? TypedResults.Accepted($"/api/runs/{id}") : TypedResults.NotFound());
         api.MapDelete("/{id:long}", async Task<Results<NoContent, NotFound, Conflict<string>>> (long id, RunService runs) =>

@@ -17,10 +17,12 @@ public sealed class Browser : IAsyncLifetime
         Directory.CreateDirectory(Screenshots);
     }
 
-    public async Task<IPage> NewPageAsync()
+    /// <summary>A page in a new browser context, signed in to <paramref name="signedInTo"/> (null: anonymous, as anyone on the network).</summary>
+    public async Task<IPage> NewPageAsync(VaeWebServer? signedInTo = null)
     {
         var context = await Chromium.NewContextAsync(new() { ViewportSize = new() { Width = 1400, Height = 1000 } });
-        return await context.NewPageAsync();
+        var page = await context.NewPageAsync();
+        return signedInTo is null ? page : await signedInTo.SignInAsync(page);
     }
 
     public static Task Screenshot(IPage page, string name) =>

@@ -39,7 +39,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         int finalPoints;
         await using (var server = VaeWebServer.Start())
         {
-            var page = await browser.NewPageAsync();
+            var page = await browser.NewPageAsync(server);
             await page.GotoAsync(new Uri(server.Address, "/runs/new").ToString());
             await page.GetByLabel("Name").FillAsync("e2e fc vae");
             // Six epochs of 30,000 images: long enough (≈25 s alone, more under a parallel test load) that the run is
@@ -68,7 +68,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
                 afterReload = await WaitForPoints(page, runId, n => n > afterReload, "live points after the reload");
                 await AssertNoStepTwice(page, runId, $"after reload {reload}");
             }
-            var second = await browser.NewPageAsync();
+            var second = await browser.NewPageAsync(server);
             await second.GotoAsync(page.Url);
             await WaitForPoints(second, runId, n => n > 0, "the history in a second browser");
 
@@ -87,7 +87,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
 
         await using (var restarted = VaeWebServer.Restart(database))
         {
-            var page = await browser.NewPageAsync();
+            var page = await browser.NewPageAsync(restarted);
             await page.GotoAsync(new Uri(restarted.Address, $"/runs/{runId}").ToString());
             await Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync("completed");
             Assert.Equal(finalPoints, await WaitForPoints(page, runId, n => n >= finalPoints, "the stored history"));
@@ -116,7 +116,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
             database = server.Database;
         }
         await using var restarted = VaeWebServer.Restart(database);
-        var page = await browser.NewPageAsync();
+        var page = await browser.NewPageAsync(restarted);
         await page.GotoAsync(new Uri(restarted.Address, $"/runs/{runId}").ToString());
         await Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync("interrupted");
         await Assertions.Expect(page.GetByTestId("run-error")).ToContainTextAsync("server stopped");
@@ -133,7 +133,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         var second = await runs.SubmitAsync(tiny with { Latent = 5 }, "second tiny run");
         await WaitUntil(async () => (await runs.FindAsync(second.Id))!.Status == RunStatus.Completed, TimeSpan.FromSeconds(60), "both tiny runs completed");
 
-        var page = await browser.NewPageAsync();
+        var page = await browser.NewPageAsync(server);
         await page.GotoAsync(server.Address.ToString());
         await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "first tiny run" }).GetByRole(AriaRole.Checkbox).CheckAsync();
         await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "second tiny run" }).GetByRole(AriaRole.Checkbox).CheckAsync();
@@ -159,7 +159,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
     public async Task A_semi_supervised_run_started_from_a_preset_link_shows_error_curves_and_one_sample_row_per_class()
     {
         await using var server = VaeWebServer.Start();
-        var page = await browser.NewPageAsync();
+        var page = await browser.NewPageAsync(server);
         await page.GotoAsync(new Uri(server.Address, "/runs/new?preset=" + Uri.EscapeDataString("Poster: FC M2, 600 labels")).ToString());
         await page.GetByLabel("Name").FillAsync("e2e m2");
         await page.GetByLabel("Labeled images").FillAsync("100");

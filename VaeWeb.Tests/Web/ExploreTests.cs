@@ -39,7 +39,7 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
 {
     async Task<IPage> OpenExplorePage()
     {
-        var page = await browser.NewPageAsync();
+        var page = await browser.NewPageAsync(app.Server);
         await page.GotoAsync(new Uri(app.Server.Address, $"/runs/{app.RunId}/explore").ToString());
         return page;
     }
@@ -93,7 +93,7 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
         for (int walk = 1; walk <= 10; walk++)
         {
             var context = await browser.Chromium.NewContextAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
-            var page = await context.NewPageAsync();
+            var page = await app.Server.SignInAsync(await context.NewPageAsync());
             var errors = new List<string>();
             page.PageError += (_, e) => errors.Add(e);
             page.Console += (_, m) => { if (m.Type == "error" && !m.Text.StartsWith("Failed to load resource")) errors.Add(m.Text); };
@@ -157,9 +157,14 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
         Assert.Contains("bottom half", provenance);
         Assert.DoesNotContain("temperature", provenance);
         Assert.DoesNotContain("spherical", provenance);
+        // They may look, not run the model or delete: those are the signed-in owner's.
+        await Assertions.Expect(other.GetByRole(AriaRole.Button, new() { Name = "Regenerate from provenance" })).ToHaveCountAsync(0);
+        await Assertions.Expect(other.GetByRole(AriaRole.Button, new() { Name = "Delete gallery" })).ToHaveCountAsync(0);
+        await Browser.Screenshot(other, "12-gallery");
+        await app.Server.SignInAsync(other);
+        await other.GotoAsync(new Uri(app.Server.Address, href).ToString());
         await other.GetByRole(AriaRole.Button, new() { Name = "Regenerate from provenance" }).ClickAsync();
         await Assertions.Expect(other.GetByTestId("regeneration")).ToContainTextAsync("identical");
-        await Browser.Screenshot(other, "12-gallery");
         await context.DisposeAsync();
     }
 
