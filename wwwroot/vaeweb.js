@@ -1,6 +1,15 @@
 // VaeWeb's browser-side drawing: the server sends raw 8-bit pixels, the browser lays them out on a canvas.
 window.vaeweb = {
   /**
+   * Resolves once plotly.js is loaded (App.razor starts loading it with the page). Charts render only then: a chart
+   * created earlier queues its first plot in Plotly.Blazor, and when the user has moved on by the time the script
+   * arrives, that call throws for the missing element and drops every call queued after it.
+   */
+  async whenPlotly() {
+    try { await window.vaewebPlotly; } catch { /* Plotly.Blazor loads it itself then */ }
+  },
+
+  /**
    * Draws a grid of rows x cols grayscale images of h x w pixels onto a canvas.
    * pixels: Uint8Array (or array) in image-major order, image i = row * cols + col.
    * scale: screen pixels per image pixel; gap: screen pixels between images.
