@@ -85,14 +85,7 @@ public class EngineHubTests
     public async Task A_worker_that_disconnects_mid_run_leaves_it_interrupted_with_a_reason()
     {
         await using var server = VaeWebServer.Start(embeddedWorker: false);
-        var worker = Connect(server, VaeWebServer.Token);
-        var assigned = new TaskCompletionSource<long>();
-        worker.On<long, string>(WorkerProtocol.StartRun, (id, _) => assigned.TrySetResult(id));
-        await worker.StartAsync();
-        using var http = server.CreateClient();
-        (await http.PostAsJsonAsync("/api/runs", new { config = new { epochs = 1 } })).EnsureSuccessStatusCode();
-        await worker.InvokeAsync(WorkerProtocol.Ready, "flaky worker");
-        var runId = await assigned.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var (worker, runId) = await AssignedWorker(server, "flaky worker");
 
         await worker.DisposeAsync();
 
@@ -137,7 +130,7 @@ public class EngineHubTests
     }
 
     /// <summary>A test worker holding one assigned run of a 3-epoch config.</summary>
-    static async Task<(HubConnection Worker, long RunId)> AssignedWorker(VaeWebServer server)
+    static async Task<(HubConnection Worker, long RunId)> AssignedWorker(VaeWebServer server, string name = "hostile worker")
     {
         var worker = Connect(server, VaeWebServer.Token);
         var assigned = new TaskCompletionSource<long>();
@@ -145,7 +138,7 @@ public class EngineHubTests
         await worker.StartAsync();
         using var http = server.CreateClient();
         (await http.PostAsJsonAsync("/api/runs", new { config = new { epochs = 3 } })).EnsureSuccessStatusCode();
-        await worker.InvokeAsync(WorkerProtocol.Ready, "hostile worker");
+        await worker.InvokeAsync(WorkerProtocol.Ready, name);
         return (worker, await assigned.Task.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
