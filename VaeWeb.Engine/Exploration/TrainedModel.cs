@@ -1,7 +1,6 @@
 using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
-using Module = TorchSharp.torch.nn.Module;
 
 namespace VaeWeb.Engine.Exploration;
 
@@ -14,29 +13,31 @@ namespace VaeWeb.Engine.Exploration;
 public sealed class TrainedModel : IDisposable
 {
     public const int Classes = 10, Pixels = 784;
-    readonly Module _model;
+    readonly GenerativeModel _model;
 
     public RunConfig Config { get; }
+    public ModelInfo Info { get; }
     public int Epoch { get; }
-    public bool IsConditional => Config.IsConditional;
-    /// <summary>Semi-supervised models have a classifier q(y|x).</summary>
-    public bool CanClassify => Config.IsSemiSupervised;
-    /// <summary>The CVAE has no classifier: restyling and completing need the digit's label from the person.</summary>
-    public bool NeedsLabel => Config.Model == ModelKind.Cvae;
-    public int Latent => _model switch { VariationalAutoencoder v => v.Latent, Cvae c => c.Latent, M2 m => m.Latent, M1M2 s => s.M2.Latent, _ => 0 };
+    public bool IsConditional => Info.Has(Capability.Conditional);
+    /// <summary>Models with a classifier q(y|x) label digits themselves.</summary>
+    public bool CanClassify => Info.Has(Capability.Classifier);
+    /// <summary>A conditional model without a classifier: restyling and completing need the digit's label from the person.</summary>
+    public bool NeedsLabel => IsConditional && !CanClassify;
+    public int Latent => _model.Latent;
 
-    TrainedModel(Module model, RunConfig config, int epoch)
+    TrainedModel(GenerativeModel model, RunConfig config, int epoch)
     {
         _model = model;
         _model.eval();
         Config = config;
+        Info = ModelRegistry.Get(config.Model);
         Epoch = epoch;
     }
 
     /// <summary>The model saved by <see cref="RunFolder.SaveCheckpoint"/> (model.pt bytes) for its config.</summary>
     public static TrainedModel Load(byte[] checkpoint, RunConfig config, int epoch)
     {
-        var model = ModelFactory.CreateModule(config);
+        var model = ModelRegistry.Create(config);
         try
         {
             using var reader = new BinaryReader(new MemoryStream(checkpoint));
@@ -56,14 +57,7 @@ public sealed class TrainedModel : IDisposable
     /// </summary>
     public ImageGrid Sample(double temperature, long seed)
     {
-        using var _ = no_grad();
-        using var scope = NewDisposeScope();
-        var generator = new Generator((ulong)seed);
-        if (!IsConditional)
-            return Trainer.ToGrid(((VariationalAutoencoder)_model).sample(100, generator, temperature), 10, 10);
-        var labels = arange(Classes).repeat_interleave(10);
-        var z = randn(new long[] { 10, Latent }, generator: generator).mul_(temperature).repeat(10, 1);
-        return Trainer.ToGrid(Decode(Prior(z, labels), labels), 10, 10);
+        return Trainer.Samples(_model, Info, temperature, seed);
     }
 
     /// <summary>
@@ -93,7 +87,7 @@ public sealed class TrainedModel : IDisposable
     {
         if (erased.Length != Pixels) throw new ArgumentException($"The erased mask must have {Pixels} values (got {erased.Length}).");
         if (count is < 1 or > 16) throw new ArgumentException($"Ask for 1 to 16 completions (got {count}).");
-        if (NeedsLabel && label is null) throw new ArgumentException("The CVAE completes a digit of a given class: choose the label.");
+        if (NeedsLabel && label is null) throw new ArgumentException($"The {Info.Title} completes a digit of a given class: choose the label.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var generator = new Generator((ulong)seed);
@@ -105,8 +99,8 @@ public sealed class TrainedModel : IDisposable
         for (int i = 0; i < iterations; i++)
         {
             var labels = label is { } l ? full(count, l, dtype: ScalarType.Int64) : CanClassify ? ClassifyLogits(x).argmax(1) : null;
-            var (mu, logVar) = EncodeDistribution(x, labels);
-            var z = VariationalAutoencoder.reparameterize(mu, logVar, generator);
+            var (mu, logVar) = _model.Encode(x, labels);
+            var z = GenerativeModel.Reparameterize(mu, logVar, generator);
             x = original * visible + Decode(z, labels) * missing;
         }
         return Trainer.ToGrid(cat([original, masked, x], 0), 1, count + 2);
@@ -115,7 +109,7 @@ public sealed class TrainedModel : IDisposable
     /// <summary>Class probabilities of a 28x28 image, and its reconstruction through the most probable class.</summary>
     public (float[] Probabilities, float[] Reconstruction) Classify(float[] pixels)
     {
-        if (!CanClassify) throw new InvalidOperationException($"A {Config.Model} has no classifier; train M2 or M1+M2 to classify drawings.");
+        if (!CanClassify) throw new InvalidOperationException($"A {Info.Title} has no classifier; train a model with one, such as M2, to classify drawings.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var x = Input(pixels);
@@ -214,7 +208,7 @@ public sealed class TrainedModel : IDisposable
 
     void RequireConditional(string what)
     {
-        if (!IsConditional) throw new InvalidOperationException($"{what} needs a label-conditional model (CVAE, M2 or M1+M2); this run is a {Config.Model}.");
+        if (!IsConditional) throw new InvalidOperationException($"{what} needs a label-conditional model (CVAE, M2 or M1+M2); this run is a {Info.Title}.");
     }
 
     (int Label, bool Predicted) LabelFor(Tensor x, int? label)
@@ -224,42 +218,16 @@ public sealed class TrainedModel : IDisposable
             if (l is < 0 or >= Classes) throw new ArgumentException($"A label is a digit class from 0 to 9 (got {l}).");
             return (l, false);
         }
-        if (!CanClassify) throw new ArgumentException("The CVAE has no classifier: give the digit's label.");
+        if (!CanClassify) throw new ArgumentException($"The {Info.Title} has no classifier: give the digit's label.");
         return ((int)ClassifyLogits(x).argmax(1).item<long>(), true);
     }
 
-    Tensor ClassifyLogits(Tensor x) => _model switch
-    {
-        M2 m => m.classify(x),
-        M1M2 s => s.classify(x),
-        _ => throw new InvalidOperationException($"A {Config.Model} has no classifier."),
-    };
+    Tensor ClassifyLogits(Tensor x) => _model.Classify(x);
 
-    Tensor OneHot(Tensor labels) => nn.functional.one_hot(labels, Classes).to(ScalarType.Float32);
-
-    (Tensor Mu, Tensor LogVar) EncodeDistribution(Tensor x, Tensor? labels) => _model switch
-    {
-        VariationalAutoencoder v => v.encode(x),
-        Cvae c => c.encode(x, OneHot(labels!)),
-        M2 m => m.Generative.encode(x, OneHot(labels!)),
-        M1M2 s => s.M2.Generative.encode(s.features(x), OneHot(labels!)),
-        _ => throw new InvalidOperationException(_model.GetType().Name),
-    };
-
-    Tensor Encode(Tensor x, Tensor? labels) => EncodeDistribution(x, labels).Mu;
+    Tensor Encode(Tensor x, Tensor? labels) => _model.Encode(x, labels).Mu;
 
     /// <summary>Pixel intensities [B, 784] of z [B, Latent] (with labels [B] for conditional models).</summary>
-    Tensor Decode(Tensor z, Tensor? labels) => _model switch
-    {
-        VariationalAutoencoder v => v.decode(z).sigmoid(),
-        Cvae c => c.decodeMean(z, labels!),
-        M2 m => m.Generative.decodeMean(z, labels!),
-        M1M2 s => s.decode(z, labels!),
-        _ => throw new InvalidOperationException(_model.GetType().Name),
-    };
-
-    /// <summary>z ~ p(z|y) from standard normal draws: the CVAE's learned prior shifts and scales them.</summary>
-    Tensor Prior(Tensor eps, Tensor labels) => _model is Cvae c ? c.PriorSample(eps, labels) : eps;
+    Tensor Decode(Tensor z, Tensor? labels) => _model.Decode(z, labels);
 
     public void Dispose() => _model.Dispose();
 }
