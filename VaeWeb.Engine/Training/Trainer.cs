@@ -33,6 +33,7 @@ public static class Trainer
         CancellationToken cancellationToken = default)
     {
         config.ThrowIfInvalid();
+        TorchRuntime.EnsureInitialized();
         var (train, test) = data.Get(config.Dataset);
         return Run(config, train, test, outputDirectory, onEvent, cancellationToken);
     }
