@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -78,7 +79,7 @@ public sealed class Cvae : GenerativeModel
     {
         if (prior is null) return eps;
         var (mu, logVar) = PriorParameters(labels!);
-        return eps * (0.5 * logVar).exp() + mu;
+        return eps.mul(logVar.mul(Scalars.Of(0.5)).exp()).Plus(mu);
     }
 
     /// <summary>The mean of p(x|y,z) for z [n, Latent] and labels [n]: pixel intensities, or the Gaussian mean. [n, D].</summary>
@@ -95,11 +96,11 @@ public sealed class Cvae : GenerativeModel
     public (Tensor Reconstruction, Tensor Kl) Terms(Tensor x, Tensor labels, Tensor? noise = null)
     {
         var (mu, logVar) = Encode(x, labels);
-        var z = noise is null ? Reparameterize(mu, logVar, Noise) : (0.5 * logVar).exp() * noise + mu;
+        var z = noise is null ? Reparameterize(mu, logVar, Noise) : logVar.mul(Scalars.Of(0.5)).exp().mul(noise).Plus(mu);
         var reconstruction = NegativeLogLikelihood(Likelihood(z, labels), x);
         var (priorMu, priorLogVar) = PriorParameters(labels);
         // KL of diagonal Gaussians: ½ Σ (log σp² − log σq² + (σq² + (μq − μp)²) / σp² − 1).
-        var kl = (priorLogVar - logVar + (logVar.exp() + (mu - priorMu).square()) / priorLogVar.exp() - 1).sum(1).mul_(0.5);
+        var kl = (priorLogVar - logVar).Plus(logVar.exp().Plus((mu - priorMu).square()).div(priorLogVar.exp())).sub_(Scalars.One).sum(1).mul_(Scalars.Of(0.5));
         return (reconstruction, kl);
     }
 
@@ -109,14 +110,14 @@ public sealed class Cvae : GenerativeModel
         if (!Gaussian) return functional.binary_cross_entropy_with_logits(decoded, x, reduction: Reduction.None).sum(1);
         var meanLogVar = decoded.chunk(2, 1);
         const double halfLog2Pi = 0.91893853320467274;
-        return ((x - meanLogVar[0]).square() / meanLogVar[1].exp() + meanLogVar[1]).mul(0.5).add(halfLog2Pi).sum(1);
+        return (x - meanLogVar[0]).square().div(meanLogVar[1].exp()).Plus(meanLogVar[1]).mul(Scalars.Of(0.5)).add(Scalars.Of(halfLog2Pi), Scalars.One).sum(1);
     }
 
     /// <summary>The negative bound on log p(x|y) of a labeled batch (batch.X, batch.Labels), and its terms per image.</summary>
     public override Loss Loss(Batch batch)
     {
         var (reconstruction, kl) = Terms(batch.X!, batch.Labels!);
-        var objective = (reconstruction + kl).mean();
+        var objective = reconstruction.Plus(kl).mean();
         return new(objective, new Dictionary<string, Tensor>
         {
             [Metrics.Reconstruction] = reconstruction.mean(), [Metrics.Kl] = kl.mean(), [Metrics.Elbo] = -objective,

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 
@@ -116,18 +117,24 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
         throw new NotSupportedException($"{GetName()} has no likelihood estimate.");
 
     /// <summary>n images from the prior at a temperature (the prior's standard deviation scaled by it): [n, 784].</summary>
-    public Tensor Sample(int n, Generator generator, double temperature = 1.0, Tensor? labels = null) =>
-        Decode(Prior(randn(new long[] { n, Latent }, generator: generator).mul_(temperature), labels), labels);
+    public Tensor Sample(int n, Generator generator, double temperature = 1.0, Tensor? labels = null)
+    {
+        using var t = temperature.ToScalar();                                // disposed after use, not finalized mid-call (see Scalars)
+        return Decode(Prior(randn(new long[] { n, Latent }, generator: generator).mul_(t), labels), labels);
+    }
 
     /// <summary>The canvases a sample is drawn through, [T, n, 784]: one frame, the image itself, unless <see cref="Capability.Frames"/>.</summary>
     public virtual Tensor Frames(Tensor z, Tensor? labels) => Decode(z, labels).unsqueeze(0);
 
+    /// <summary>The poster's hidden non-linearity; TorchSharp's nn.Softplus would make two short-lived Scalars per call (see <see cref="Scalars"/>).</summary>
+    protected static nn.Module<Tensor, Tensor> Softplus() => new SoftplusLayer();
+
     /// <summary>z = μ + σ·ε with ε ~ N(0, I): the reparameterization trick (Kingma &amp; Welling 2013, Section 2.4).</summary>
     public static Tensor Reparameterize(Tensor mu, Tensor logVar, Generator? generator = null)
     {
-        var std = (0.5 * logVar).exp_();
+        var std = logVar.mul(Scalars.Of(0.5)).exp_();
         var eps = generator is null ? randn_like(std) : randn(std.shape, generator: generator);
-        return eps.mul_(std).add_(mu);
+        return eps.mul_(std).Plus_(mu);
     }
 }
 
@@ -138,5 +145,5 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
 public sealed class RunDropout(double p, Func<Generator?> generator) : nn.Module<Tensor, Tensor>(nameof(RunDropout))
 {
     public override Tensor forward(Tensor x) =>
-        !training || p == 0 ? x : x * rand(x.shape, generator: generator()).ge_(p).div_(1 - p);
+        !training || p == 0 ? x : x * rand(x.shape, generator: generator()).ge_(Scalars.Of(p)).div_(Scalars.Of(1 - p));
 }

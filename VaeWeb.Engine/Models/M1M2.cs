@@ -1,5 +1,6 @@
 using TorchSharp;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 
@@ -52,7 +53,7 @@ public sealed class M1M2 : GenerativeModel
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels) => m2.Encode(Features(x), labels);
 
     /// <summary>Pixel intensities of the image M1 decodes from M2's mean of p(z1|y,z2): z2 [n, Latent], labels [n] → [n, 784].</summary>
-    public override Tensor Decode(Tensor z, Tensor? labels) => m1.Decode(m2.Decode(z, labels) * FeatureScale + FeatureMean, null);
+    public override Tensor Decode(Tensor z, Tensor? labels) => m1.Decode(m2.Decode(z, labels).mul(FeatureScale).Plus(FeatureMean), null);
 
     /// <summary>J^α of M2 on a batch of M1's standardized features.</summary>
     public override Loss Loss(Batch batch) => m2.Loss(batch);

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -82,7 +83,7 @@ public sealed class M2 : GenerativeModel
     public Tensor NegativeLabeledBound(Tensor x, Tensor labels, Tensor? noise = null)
     {
         var (reconstruction, kl) = generative.Terms(x, labels, noise);
-        return reconstruction + kl + Math.Log(Classes);                      // −log p(y) with the uniform prior
+        return reconstruction.Plus(kl).add_(Scalars.Of(Math.Log(Classes)), Scalars.One);   // −log p(y) with the uniform prior
     }
 
     /// <summary>
@@ -96,7 +97,7 @@ public sealed class M2 : GenerativeModel
         var probabilities = logProbabilities.exp();
         // Row y·B + i pairs image i with label y.
         var xs = x.repeat(Classes, 1);                                       // [10B, D]
-        var ys = arange(Classes).repeat_interleave(b);                       // [10B]
+        var ys = Scalars.Range(Classes).repeat_interleave(b);                // [10B]
         var bound = NegativeLabeledBound(xs, ys, noise).view(Classes, b).t(); // [B, 10]
         var entropy = -(probabilities * logProbabilities).sum(1);
         return (probabilities * bound).sum(1) - entropy;
@@ -111,7 +112,7 @@ public sealed class M2 : GenerativeModel
         var labeled = NegativeLabeledBound(xLabeled, labels).mean();
         var unlabeled = NegativeUnlabeledBound(xUnlabeled).mean();
         var classification = functional.cross_entropy(Classify(xLabeled), labels);
-        return (labeled + unlabeled + alpha * classification, labeled, unlabeled, classification);
+        return (labeled.Plus(unlabeled).Plus(classification.mul(Scalars.Of(alpha))), labeled, unlabeled, classification);
     }
 
     /// <summary>
@@ -124,7 +125,7 @@ public sealed class M2 : GenerativeModel
         {
             var labeled = NegativeLabeledBound(batch.LabeledX!, batch.LabeledY!).mean();
             var classification = functional.cross_entropy(Classify(batch.LabeledX!), batch.LabeledY!);
-            return new(labeled + Alpha * classification, new Dictionary<string, Tensor>
+            return new(labeled.Plus(classification.mul(Scalars.Of(Alpha))), new Dictionary<string, Tensor>
             {
                 [Metrics.Labeled] = labeled, [Metrics.Classification] = classification,
             });

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 
@@ -42,7 +43,7 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
     public static (Tensor Reconstruction, Tensor Kl) Loss(Tensor logits, Tensor x, Tensor mu, Tensor logVar)
     {
         var reconstruction = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction: nn.Reduction.Sum);
-        var kl = (mu.square() + logVar.exp() - logVar - 1).sum().mul_(0.5);
+        var kl = mu.square().Plus(logVar.exp()).sub_(logVar).sub_(Scalars.One).sum().mul_(Scalars.Of(0.5));
         return (reconstruction, kl);
     }
 
@@ -54,10 +55,11 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
         var (reconstruction, kl) = Loss(logits, x, mu, logVar);
         var size = x.shape[0];
         // Mean over the batch keeps Adam's step size batch-independent.
-        var objective = (reconstruction + kl) / size;
+        var perImage = Scalars.Of(size);
+        var objective = reconstruction.Plus(kl).div(perImage);
         return new(objective, new Dictionary<string, Tensor>
         {
-            [Metrics.Elbo] = -objective, [Metrics.Reconstruction] = reconstruction / size, [Metrics.Kl] = kl / size,
+            [Metrics.Elbo] = -objective, [Metrics.Reconstruction] = reconstruction.div(perImage), [Metrics.Kl] = kl.div(perImage),
         });
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TorchSharp;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Native;
@@ -246,9 +247,10 @@ public static class Trainer
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var generator = new Generator((ulong)seed);
+        using var t = temperature.ToScalar();
         if (!info.Has(Capability.Conditional)) return ToGrid(model.Sample(GridSide * GridSide, generator, temperature), GridSide, GridSide);
-        var labels = arange(GridSide).repeat_interleave(GridSide);           // [100]: 0×10, 1×10, …
-        var z = randn(new long[] { GridSide, model.Latent }, generator: generator).mul_(temperature).repeat(GridSide, 1);
+        var labels = Scalars.Range(GridSide).repeat_interleave(GridSide);    // [100]: 0×10, 1×10, …
+        var z = randn(new long[] { GridSide, model.Latent }, generator: generator).mul_(t).repeat(GridSide, 1);
         return ToGrid(model.Decode(model.Prior(z, labels), labels), GridSide, GridSide);
     }
 
@@ -272,7 +274,7 @@ public static class Trainer
     /// <summary>[rows·cols, 784] intensities in [0, 1] → raw 8-bit pixels.</summary>
     public static ImageGrid ToGrid(Tensor images, int rows, int cols)
     {
-        using var bytes = images.mul(255).round_().clamp_(0, 255).to(ScalarType.Byte).contiguous();
+        using var bytes = images.mul(Scalars.Of(255)).round_().clamp_(Scalars.Of(0), Scalars.Of(255)).to(ScalarType.Byte).contiguous();
         return new ImageGrid(rows, cols, 28, 28, bytes.data<byte>().ToArray());
     }
 
