@@ -1,4 +1,6 @@
 using VaeWeb.Engine.Models;
+using VaeWeb.Engine.Native;
+using static VaeWeb.Engine.Native.Scalars;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 
@@ -72,7 +74,7 @@ public sealed class TrainedModel : IDisposable
         var x = Input(pixels);
         var (y, predicted) = LabelFor(x, label);
         var z = Encode(x, tensor(new long[] { y }));                         // [1, Latent]
-        var all = arange(Classes);
+        var all = Range(Classes);
         var images = Decode(z.repeat(Classes, 1), all);
         return (Trainer.ToGrid(cat([x, images], 0), 1, Classes + 1), y, predicted);
     }
@@ -93,15 +95,15 @@ public sealed class TrainedModel : IDisposable
         var generator = new Generator((ulong)seed);
         var original = Input(pixels);
         var missing = tensor(erased).view(1, Pixels).to(ScalarType.Float32);
-        var visible = 1 - missing;
+        var visible = ones_like(missing) - missing;
         var masked = original * visible;
-        var x = (masked + missing * 0.5f).repeat(count, 1);                  // [count, 784]
+        var x = masked.Plus(missing.mul(Of(0.5))).repeat(count, 1);                  // [count, 784]
         for (int i = 0; i < iterations; i++)
         {
-            var labels = label is { } l ? full(count, l, dtype: ScalarType.Int64) : CanClassify ? ClassifyLogits(x).argmax(1) : null;
+            var labels = label is { } l ? full(count, Of(l), dtype: ScalarType.Int64) : CanClassify ? ClassifyLogits(x).argmax(1) : null;
             var (mu, logVar) = _model.Encode(x, labels);
             var z = GenerativeModel.Reparameterize(mu, logVar, generator);
-            x = original * visible + Decode(z, labels) * missing;
+            x = (original * visible).Plus(Decode(z, labels) * missing);
         }
         return Trainer.ToGrid(cat([original, masked, x], 0), 1, count + 2);
     }
@@ -139,12 +141,12 @@ public sealed class TrainedModel : IDisposable
         Tensor z;
         if (spherical)
         {
-            var omega = (nn.functional.normalize(za, dim: 1) * nn.functional.normalize(zb, dim: 1)).sum().clamp(-1 + 1e-6, 1 - 1e-6).acos();
+            var omega = (nn.functional.normalize(za, dim: 1) * nn.functional.normalize(zb, dim: 1)).sum().clamp(Of(-1 + 1e-6), Of(1 - 1e-6)).acos();
             var sin = omega.sin();
-            z = ((1 - t) * omega).sin() / sin * za + (t * omega).sin() / sin * zb;
+            z = ((ones_like(t) - t) * omega).sin().div(sin).mul(za).Plus((t * omega).sin().div(sin).mul(zb));
         }
-        else z = (1 - t) * za + t * zb;
-        var labels = IsConditional ? where(t.view(-1) < 0.5, ya, yb).to(ScalarType.Int64) : null;
+        else z = ((ones_like(t) - t) * za).Plus(t * zb);
+        var labels = IsConditional ? where(t.view(-1).lt(Of(0.5)), Of(ya), Of(yb)).to(ScalarType.Int64) : null;
         return Trainer.ToGrid(Decode(z, labels), 1, steps);
     }
 
@@ -160,10 +162,10 @@ public sealed class TrainedModel : IDisposable
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         // Quantiles (i + 0.5)/side of N(0, 1) through the inverse error function: Φ⁻¹(p) = √2·erfinv(2p − 1).
-        var p = (arange(side, dtype: ScalarType.Float32) + 0.5f) / side;
-        var q = special.erfinv(p * 2 - 1) * MathF.Sqrt(2);
+        var p = arange(Of(0), Of(side), One, ScalarType.Float32).add_(Of(0.5), One).div_(Of(side));
+        var q = special.erfinv(p.mul(Of(2)).sub_(One)).mul_(Of(Math.Sqrt(2)));
         var z = stack([q.flip(0).repeat_interleave(side), q.repeat(side)], 1);  // row-major, z₂ decreasing down the rows
-        var labels = IsConditional ? full(side * side, label!.Value, dtype: ScalarType.Int64) : null;
+        var labels = IsConditional ? full(side * side, Of(label!.Value), dtype: ScalarType.Int64) : null;
         return Trainer.ToGrid(Decode(z, labels), side, side);
     }
 
@@ -203,7 +205,7 @@ public sealed class TrainedModel : IDisposable
     static Tensor Input(float[] pixels)
     {
         if (pixels.Length != Pixels) throw new ArgumentException($"An image must have {Pixels} pixels (28x28), got {pixels.Length}.");
-        return tensor(pixels).view(1, Pixels).clamp(0, 1);
+        return tensor(pixels).view(1, Pixels).clamp(Of(0), One);
     }
 
     void RequireConditional(string what)

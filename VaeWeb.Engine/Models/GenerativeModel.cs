@@ -144,6 +144,7 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
 /// </summary>
 public sealed class RunDropout(double p, Func<Generator?> generator) : nn.Module<Tensor, Tensor>(nameof(RunDropout))
 {
+    // alias, not x: Sequential disposes each layer's input once the next layer has run.
     public override Tensor forward(Tensor x) =>
-        !training || p == 0 ? x : x * rand(x.shape, generator: generator()).ge_(Scalars.Of(p)).div_(Scalars.Of(1 - p));
+        !training || p == 0 ? x.alias() : x * rand(x.shape, generator: generator()).ge_(Scalars.Of(p)).div_(Scalars.Of(1 - p));
 }
