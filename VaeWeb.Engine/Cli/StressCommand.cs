@@ -18,7 +18,7 @@ static class StressCommand
     {
         var parallel = new Option<int>("--parallel") { Description = "Trainings at once.", DefaultValueFactory = _ => 4 };
         var rounds = new Option<int>("--rounds") { Description = "How many times.", DefaultValueFactory = _ => 20 };
-        var images = new Option<int>("--images") { Description = "Training images per run.", DefaultValueFactory = _ => 1000 };
+        var images = new Option<int>("--images") { Description = "Training images per run.", DefaultValueFactory = _ => 3000 };
         var gc = new Option<bool>("--no-gc-pressure") { Description = "Do not force garbage collections while training." };
         var dataDir = CliOptions.DataDirectory();
         parallel.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 64) r.AddError("--parallel must be between 1 and 64."); });

@@ -100,7 +100,7 @@ public sealed class Cvae : GenerativeModel
         var reconstruction = NegativeLogLikelihood(Likelihood(z, labels), x);
         var (priorMu, priorLogVar) = PriorParameters(labels);
         // KL of diagonal Gaussians: ½ Σ (log σp² − log σq² + (σq² + (μq − μp)²) / σp² − 1).
-        var kl = (priorLogVar - logVar).Plus(logVar.exp().Plus((mu - priorMu).square()).div(priorLogVar.exp())).sub_(Scalars.One).sum(1).mul_(Scalars.Of(0.5));
+        var kl = (priorLogVar - logVar).Plus(logVar.exp().Plus((mu - priorMu).Square()).div(priorLogVar.exp())).sub_(Scalars.One).sum(1).mul_(Scalars.Of(0.5));
         return (reconstruction, kl);
     }
 
@@ -110,7 +110,7 @@ public sealed class Cvae : GenerativeModel
         if (!Gaussian) return functional.binary_cross_entropy_with_logits(decoded, x, reduction: Reduction.None).sum(1);
         var meanLogVar = decoded.chunk(2, 1);
         const double halfLog2Pi = 0.91893853320467274;
-        return (x - meanLogVar[0]).square().div(meanLogVar[1].exp()).Plus(meanLogVar[1]).mul(Scalars.Of(0.5)).add(Scalars.Of(halfLog2Pi), Scalars.One).sum(1);
+        return (x - meanLogVar[0]).Square().div(meanLogVar[1].exp()).Plus(meanLogVar[1]).mul(Scalars.Of(0.5)).add(Scalars.Of(halfLog2Pi), Scalars.One).sum(1);
     }
 
     /// <summary>The negative bound on log p(x|y) of a labeled batch (batch.X, batch.Labels), and its terms per image.</summary>

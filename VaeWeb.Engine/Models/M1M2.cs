@@ -86,7 +86,7 @@ public sealed class M1M2 : GenerativeModel
         using (no_grad())
         {
             FeatureMean.copy_(pool.Images.mean([0]));
-            FeatureScale.copy_(pool.Images.std(0).clamp_min_(1e-3));
+            FeatureScale.copy_(pool.Images.std(0).clamp_min_(Scalars.Of(1e-3)));
             pool.Images.sub_(FeatureMean).div_(FeatureScale);                // the features just computed, now standardized
         }
         return new TrainingData(pool, pixels.Validation is null ? null : FeatureSet(pixels.Validation), FeatureSet(pixels.Test), pixels.LabeledIndices);

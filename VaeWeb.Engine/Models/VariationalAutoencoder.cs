@@ -43,7 +43,7 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
     public static (Tensor Reconstruction, Tensor Kl) Loss(Tensor logits, Tensor x, Tensor mu, Tensor logVar)
     {
         var reconstruction = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction: nn.Reduction.Sum);
-        var kl = mu.square().Plus(logVar.exp()).sub_(logVar).sub_(Scalars.One).sum().mul_(Scalars.Of(0.5));
+        var kl = mu.Square().Plus(logVar.exp()).sub_(logVar).sub_(Scalars.One).sum().mul_(Scalars.Of(0.5));
         return (reconstruction, kl);
     }
 
@@ -79,9 +79,9 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
         var logits = DecodeLogits(z.reshape(k * b, Latent)).reshape(k, b, -1);   // [k, B, 784]
         var logPxz = -nn.functional.binary_cross_entropy_with_logits(logits, x.unsqueeze(0).expand_as(logits), reduction: nn.Reduction.None).sum(2);
         const double halfLog2Pi = 0.91893853320467274;
-        var logPz = (z.square() * -0.5 - halfLog2Pi).sum(2);                 // log N(z; 0, I)
-        var logQz = ((z - muK).square() / logVarK.exp() + logVarK).mul_(-0.5).sub_(halfLog2Pi).sum(2);
-        return (logPxz + logPz - logQz).logsumexp(0) - Math.Log(k);
+        var logPz = z.Square().mul_(Scalars.Of(-0.5)).sub_(Scalars.Of(halfLog2Pi)).sum(2);   // log N(z; 0, I)
+        var logQz = (z - muK).Square().div(logVarK.exp()).Plus(logVarK).mul_(Scalars.Of(-0.5)).sub_(Scalars.Of(halfLog2Pi)).sum(2);
+        return logPxz.Plus(logPz).sub_(logQz).logsumexp(0).sub_(Scalars.Of(Math.Log(k)));
     }
 
     /// <summary>2·in·out per linear layer forward; backward costs twice that, except no input gradient for the first layer.</summary>

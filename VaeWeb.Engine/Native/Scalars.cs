@@ -32,6 +32,9 @@ public static class Scalars
     /// <summary>a += b in place, without TorchSharp's temporary alpha of 1.</summary>
     public static Tensor Plus_(this Tensor a, Tensor b) => a.add_(b, One);
 
+    /// <summary>x², without the temporary exponent of TorchSharp's square() (which is pow(2)).</summary>
+    public static Tensor Square(this Tensor x) => x.pow(Of(2));
+
     /// <summary>[0, 1, …, n − 1] as int64, without temporary Scalars for start, end and step.</summary>
     public static Tensor Range(long n) => arange(Of(0), Of(n), One, ScalarType.Int64);
 

@@ -1,6 +1,7 @@
 using TorchSharp.Modules;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Models;
+using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -45,8 +46,9 @@ public sealed class LinearVae : GenerativeModel
         var (mu, logVar) = Encode(x, null);
         var logits = decoder.forward(Reparameterize(mu, logVar, Noise));
         var nll = functional.binary_cross_entropy_with_logits(logits, x, reduction: Reduction.None).sum(1).mean();
-        var kl = (mu.square() + logVar.exp() - logVar - 1).sum(1).mean() * 0.5;
-        return new(nll + kl, new Dictionary<string, Tensor> { ["nll"] = nll, ["kl"] = kl });
+        // TorchSharp wraps numbers in short-lived Scalars a GC may free mid-call: the engine's kept ones instead.
+        var kl = mu.Square().Plus(logVar.exp()).sub_(logVar).sub_(Scalars.One).sum(1).mean().mul_(Scalars.Of(0.5));
+        return new(nll.Plus(kl), new Dictionary<string, Tensor> { ["nll"] = nll, ["kl"] = kl });
     }
 
     public override Dictionary<string, double> Evaluate(ImageSet set, Binarization binarize)
