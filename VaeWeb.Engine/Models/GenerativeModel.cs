@@ -107,14 +107,14 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
 
     /// <summary>Mean and log-variance of q(z|x[,y]), each [B, Latent].</summary>
     public virtual (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels) =>
-        throw new NotSupportedException($"{GetName()} has no encoder.");
+        throw new InvalidOperationException($"{GetName()} has no encoder.");
 
     /// <summary>Logits of q(y|x), [B, 10], for models with <see cref="Capability.Classifier"/>.</summary>
-    public virtual Tensor Classify(Tensor x) => throw new NotSupportedException($"{GetName()} has no classifier.");
+    public virtual Tensor Classify(Tensor x) => throw new InvalidOperationException($"{GetName()} has no classifier.");
 
     /// <summary>log p(x) estimated with k importance samples (Burda et al. 2015), [B] nats, for <see cref="Capability.Likelihood"/>.</summary>
     public virtual Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null) =>
-        throw new NotSupportedException($"{GetName()} has no likelihood estimate.");
+        throw new InvalidOperationException($"{GetName()} has no likelihood estimate.");
 
     /// <summary>n images from the prior at a temperature (the prior's standard deviation scaled by it): [n, 784].</summary>
     public Tensor Sample(int n, Generator generator, double temperature = 1.0, Tensor? labels = null)

@@ -93,6 +93,8 @@ public static class Trainer
         Action<TrainingEvent> report, CancellationToken cancellationToken)
     {
         public IReadOnlyDictionary<string, double> FinalTest { get; private set; } = new Dictionary<string, double>();
+        // The labeled images cycled through, across epochs: semi-supervised runs take a labeled batch every step.
+        LabeledStream? labeled;
 
         /// <summary>A stage before the last: step reports only, as epoch 0 with steps counting up to 0.</summary>
         public void PreTrain(Stage stage, TrainingData data)
@@ -203,8 +205,6 @@ public static class Trainer
             }
             return epochSums.ToDictionary(kv => kv.Key, kv => kv.Value / n);
         }
-
-        LabeledStream? labeled;
     }
 
     /// <summary>
