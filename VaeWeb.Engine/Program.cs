@@ -11,5 +11,6 @@ var root = new RootCommand("VaeWeb engine: train and evaluate variational auto-e
     BenchCommand.Create(),
     ReproduceCommand.Create(),
     WorkerCommand.Create(),
+    StressCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -95,10 +95,13 @@ static class BenchCommand
         return process.WorkingSet64 / 1048576.0;
     }
 
+    /// <summary>The trainer's own step: dynamic binarization, then the model's updates through <see cref="Trainer.Updater"/>.</summary>
     static Action<Tensor> EngineStep(VariationalAutoencoder model, RunConfig config)
     {
-        var step = new ElboStep(model, config, new Generator(1));
-        return x => step.Step(x);
+        var generator = new Generator(1);
+        model.Noise = generator;
+        var updater = new Trainer.Updater([new Update("model", model.parameters(), config.LearningRate, model.Loss)]);
+        return images => updater.Step(new Batch(Evaluation.Binarize(images, config.Binarize, generator)));
     }
 
     /// <summary>What a first TorchSharp port of pytorch/examples' VAE does: torch.optim.Adam and bernoulli().</summary>
@@ -109,7 +112,7 @@ static class BenchCommand
         {
             using var scope = NewDisposeScope();
             var x = bernoulli(images);
-            var (logits, mu, logVar) = model.forward(x);
+            var (logits, mu, logVar) = model.forward(x);   // draws from the global generator, as the port would
             var (reconstruction, kl) = VariationalAutoencoder.Loss(logits, x, mu, logVar);
             optimizer.zero_grad();
             ((reconstruction + kl) / x.shape[0]).backward();

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 
@@ -33,8 +34,18 @@ static class EvaluateCommand
                 var (train, test) = Datasets.Load(config.Dataset, parse.GetValue(dataDir));
                 train.Dispose();
                 using var testSet = test;
-                var subset = test.Take(parse.GetValue(testLimit));
-                var elbo = Evaluation.Elbo(model, subset, config.Binarize);
+                using var subset = test.Take(parse.GetValue(testLimit));
+                var metrics = model.Evaluate(subset, config.Binarize);
+                Console.WriteLine($"run: {folder.FullName} (epoch {checkpoint.Epoch}, {config.Model} {config.Arch}, {subset.Count} test images)");
+                if (metrics.TryGetValue(Metrics.Elbo, out var elbo))
+                    Console.WriteLine($"test ELBO: {elbo:F2} nats (reconstruction {metrics[Metrics.Reconstruction]:F2}, KL {metrics[Metrics.Kl]:F2})");
+                else
+                    Console.WriteLine($"test: {string.Join(", ", metrics.Select(kv => $"{kv.Key} {kv.Value:F2}"))}");
+                if (!config.Info!.Has(Capability.Likelihood))
+                {
+                    Console.WriteLine($"The {config.Info.Title} has no importance-weighted log-likelihood estimate.");
+                    return 0;
+                }
                 int samples = parse.GetValue(k);
                 double logLikelihood = 0;
                 AnsiConsole.Progress()
@@ -44,8 +55,6 @@ static class EvaluateCommand
                         var task = context.AddTask($"log p(x), k = {samples}", maxValue: 1);
                         logLikelihood = Evaluation.ImportanceWeightedLogLikelihood(model, subset, config.Binarize, samples, f => task.Value = f, cancellationToken);
                     });
-                Console.WriteLine($"run: {folder.FullName} (epoch {checkpoint.Epoch}, {config.Model} {config.Arch}, {subset.Count} test images)");
-                Console.WriteLine($"test ELBO: {elbo[Metrics.Elbo]:F2} nats (reconstruction {elbo[Metrics.Reconstruction]:F2}, KL {elbo[Metrics.Kl]:F2})");
                 Console.WriteLine($"test log p(x) ≈ {logLikelihood:F2} nats (importance-weighted, k = {samples})");
                 return 0;
             }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Training;
 
 namespace VaeWeb.Engine.Cli;
@@ -10,16 +11,15 @@ static class TrainCommand
     public static Command Create()
     {
         var defaults = new RunConfig();
-        var model = new Option<ModelKind>("--model") { HelpName = "vae|cvae|m2|m1-m2", Description = "Model to train.", DefaultValueFactory = _ => defaults.Model,
-            // The kebab-case names config.json uses ("m1-m2"), as well as the enum's own.
-            CustomParser = r =>
-            {
-                var text = r.Tokens.Single().Value;
-                if (Enum.TryParse<ModelKind>(text.Replace("-", "").Replace("+", ""), ignoreCase: true, out var kind)) return kind;
-                r.AddError($"Unknown model '{text}'. Use one of: vae, cvae, m2, m1-m2.");
-                return default;
-            },
+        var model = new Option<string>("--model")
+        {
+            HelpName = string.Join("|", ModelRegistry.All.Select(m => m.Name)), Description = "Model to train.", DefaultValueFactory = _ => defaults.Model,
         };
+        model.Validators.Add(r =>
+        {
+            if (ModelRegistry.Find(r.GetValueOrDefault<string>()) is null)
+                r.AddError($"Unknown model '{r.GetValueOrDefault<string>()}'. Use one of: {string.Join(", ", ModelRegistry.All.Select(m => m.Name))}.");
+        });
         var arch = new Option<Architecture>("--arch") { HelpName = "fc|conv", Description = "fc (fully connected, 784-500-500-z) or conv (convolutional).", DefaultValueFactory = _ => defaults.Arch };
         var dataset = new Option<string>("--dataset") { Description = $"One of: {string.Join(", ", Datasets.Names)}.", DefaultValueFactory = _ => defaults.Dataset };
         var latent = new Option<int>("--latent") { Description = "Size of the latent z.", DefaultValueFactory = _ => defaults.Latent };
@@ -49,7 +49,7 @@ static class TrainCommand
         {
             var config = new RunConfig
             {
-                Model = parse.GetValue(model), Arch = parse.GetValue(arch), Dataset = parse.GetValue(dataset)!,
+                Model = parse.GetValue(model)!, Arch = parse.GetValue(arch), Dataset = parse.GetValue(dataset)!,
                 Latent = parse.GetValue(latent), Hidden = parse.GetValue(hidden)!, Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed),
                 Binarize = parse.GetValue(binarize), TrainLimit = parse.GetValue(trainLimit), TestLimit = parse.GetValue(testLimit),
@@ -88,7 +88,7 @@ static class TrainCommand
                                 task.Value = s.Step;
                                 var (name, value) = s.Metrics.First();
                                 task.Description = s.Epoch == 0
-                                    ? $"M1 · {s.ImagesPerSecond,7:N0} img/s · {name} {value,8:F2}"
+                                    ? $"pre-training · {s.ImagesPerSecond,7:N0} img/s · {name} {value,8:F2}"
                                     : $"epoch {s.Epoch}/{config.Epochs} · {s.ImagesPerSecond,7:N0} img/s · {name} {value,8:F2}";
                                 break;
                             case EpochReport r:
@@ -110,26 +110,27 @@ static class TrainCommand
 
         var run = new RunFolder(folder);
         var epochsDone = epochLines.Count;
+        // One column per metric the model reported (train loss terms, validation and test metrics), whatever the model.
+        var columns = epochLines.Count == 0 ? [] : new[] { ("train", epochLines[0].Train), ("validation", epochLines[0].Validation), ("test", epochLines[0].Test) }
+            .Where(c => c.Item2 is not null).SelectMany(c => c.Item2!.Keys.Select(k => (Set: c.Item1, Key: k))).ToList();
+        var table = new Table().AddColumns(["epoch", .. columns.Select(c => $"{c.Set} {c.Key}"), "seconds", "img/s"]);
+        foreach (var r in epochLines)
+        {
+            string Cell((string Set, string Key) c) =>
+                (c.Set switch { "train" => r.Train, "validation" => r.Validation, _ => r.Test })?.TryGetValue(c.Key, out var v) == true ? $"{v:F2}" : "–";
+            table.AddRow([$"{r.Epoch}", .. columns.Select(Cell), $"{r.EpochDuration.TotalSeconds:F1}", $"{r.ImagesPerSecond:N0}"]);
+        }
+        AnsiConsole.Write(table);
         // Plain Console on purpose: the last lines are what scripts grep for.
-        if (config.IsSemiSupervised)
-        {
-            var table = new Table().AddColumns("epoch", "labeled −L", "unlabeled −U", "validation error %", "test error %", "seconds", "img/s");
-            foreach (var r in epochLines)
-                table.AddRow($"{r.Epoch}", $"{-r.Train[Metrics.Labeled]:F2}", (r.Train.TryGetValue(Metrics.Unlabeled, out var u) ? $"{-u:F2}" : "– (all labeled)"), $"{r.Validation![Metrics.Error]:F2}",
-                    $"{r.Test[Metrics.Error]:F2}", $"{r.EpochDuration.TotalSeconds:F1}", $"{r.ImagesPerSecond:N0}");
-            AnsiConsole.Write(table);
-            var best = result!.FinalTest;
-            Console.WriteLine($"test error: {best[Metrics.Error]:F2}% at epoch {best["best-epoch"]} (best validation error {best["validation-" + Metrics.Error]:F2}%), {epochsDone} epochs in {result.Duration.TotalMinutes:F1} min");
-        }
+        var best = result!.FinalTest;
+        if (best.TryGetValue(Metrics.Error, out var error))
+            Console.WriteLine($"test error: {error:F2}% at epoch {best["best-epoch"]}" +
+                (best.TryGetValue("validation-" + Metrics.Error, out var validation) ? $" (best validation error {validation:F2}%)" : "") +
+                $", {epochsDone} epochs in {result.Duration.TotalMinutes:F1} min");
+        else if (best.TryGetValue(Metrics.Elbo, out var elbo))
+            Console.WriteLine($"test ELBO: {elbo:F2} nats after {epochsDone} epochs in {result.Duration.TotalSeconds:F1} s");
         else
-        {
-            var table = new Table().AddColumns("epoch", "train ELBO", "test ELBO", "test KL", "seconds", "img/s");
-            foreach (var r in epochLines)
-                table.AddRow($"{r.Epoch}", $"{r.Train[Metrics.Elbo]:F2}", $"{r.Test[Metrics.Elbo]:F2}", $"{r.Test[Metrics.Kl]:F2}",
-                    $"{r.EpochDuration.TotalSeconds:F1}", $"{r.ImagesPerSecond:N0}");
-            AnsiConsole.Write(table);
-            Console.WriteLine($"test ELBO: {result!.FinalTest[Metrics.Elbo]:F2} nats after {epochsDone} epochs in {result.Duration.TotalSeconds:F1} s");
-        }
+            Console.WriteLine($"test: {string.Join(", ", best.Select(kv => $"{kv.Key} {kv.Value:F2}"))} after {epochsDone} epochs in {result.Duration.TotalSeconds:F1} s");
         Console.WriteLine($"samples: {run.SamplesFile(epochsDone)}");
         return 0;
     }

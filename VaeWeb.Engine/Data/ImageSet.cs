@@ -20,7 +20,7 @@ public sealed class ImageSet(string name, Tensor images, Tensor labels, int chan
             throw new InvalidDataException($"{name}: {images.Count} images but {labels.Length} labels.");
         using var bytes = tensor(images.Pixels, new long[] { images.Count, images.Rows * images.Cols });
         using var labelBytes = tensor(labels);
-        return new ImageSet(name, bytes.to(ScalarType.Float32).div_(255), labelBytes.to(ScalarType.Int64), 1, images.Rows, images.Cols);
+        return new ImageSet(name, bytes.to(ScalarType.Float32).div_(VaeWeb.Engine.Native.Scalars.Of(255)), labelBytes.to(ScalarType.Int64), 1, images.Rows, images.Cols);
     }
 
     /// <summary>The first <paramref name="count"/> images (all when count ≤ 0), sharing this set's storage.</summary>

@@ -40,7 +40,7 @@ public sealed class LabeledSplit : IDisposable
             train.Channels, train.Height, train.Width);
         var held = new ImageSet(train.Name, train.Images.narrow(0, validationStart, validationCount), train.Labels.narrow(0, validationStart, validationCount),
             train.Channels, train.Height, train.Width);
-        var indices = labels <= 0 ? arange(poolCount) : tensor(Balanced(pool.Labels.data<long>().ToArray(), labels, seed));
+        var indices = labels <= 0 ? VaeWeb.Engine.Native.Scalars.Range(poolCount) : tensor(Balanced(pool.Labels.data<long>().ToArray(), labels, seed));
         return new LabeledSplit { Pool = pool, Validation = held, LabeledIndices = indices };
     }
 

@@ -1,3 +1,4 @@
+using VaeWeb.Engine.Native;
 using static TorchSharp.torch;
 
 namespace VaeWeb.Engine.Exploration;
@@ -40,11 +41,11 @@ public static class Drawing
         double scale = (double)Box / Math.Max(h, w);
         long newH = Math.Max(1, (long)Math.Round(h * scale)), newW = Math.Max(1, (long)Math.Round(w * scale));
         var small = nn.functional.interpolate(ink.view(1, 1, h, w), size: [newH, newW], mode: InterpolationMode.Area).view(newH, newW);
-        small = (small / small.max().clamp_min(1e-6f)).clamp_(0, 1);        // thin strokes shrink to grey: restore full ink
+        small = small.div(small.max().clamp_min(Scalars.Of(1e-6))).clamp_(Scalars.Of(0), Scalars.One);        // thin strokes shrink to grey: restore full ink
 
         // Center of mass of the scaled ink, then place it so that lands on (14, 14).
-        var ys = arange(newH, dtype: ScalarType.Float32).view(-1, 1);
-        var xs = arange(newW, dtype: ScalarType.Float32).view(1, -1);
+        var ys = arange(Scalars.Of(0), Scalars.Of(newH), Scalars.One, ScalarType.Float32).view(-1, 1);
+        var xs = arange(Scalars.Of(0), Scalars.Of(newW), Scalars.One, ScalarType.Float32).view(1, -1);
         var mass = small.sum().item<float>();
         float cy = (small * ys).sum().item<float>() / mass, cx = (small * xs).sum().item<float>() / mass;
         int offsetY = (int)Math.Round(Side / 2.0 - 0.5 - cy), offsetX = (int)Math.Round(Side / 2.0 - 0.5 - cx);

@@ -1,7 +1,8 @@
 using VaeWeb.Engine.Models;
+using VaeWeb.Engine.Native;
+using static VaeWeb.Engine.Native.Scalars;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
-using Module = TorchSharp.torch.nn.Module;
 
 namespace VaeWeb.Engine.Exploration;
 
@@ -14,29 +15,31 @@ namespace VaeWeb.Engine.Exploration;
 public sealed class TrainedModel : IDisposable
 {
     public const int Classes = 10, Pixels = 784;
-    readonly Module _model;
+    readonly GenerativeModel _model;
 
     public RunConfig Config { get; }
+    public ModelInfo Info { get; }
     public int Epoch { get; }
-    public bool IsConditional => Config.IsConditional;
-    /// <summary>Semi-supervised models have a classifier q(y|x).</summary>
-    public bool CanClassify => Config.IsSemiSupervised;
-    /// <summary>The CVAE has no classifier: restyling and completing need the digit's label from the person.</summary>
-    public bool NeedsLabel => Config.Model == ModelKind.Cvae;
-    public int Latent => _model switch { VariationalAutoencoder v => v.Latent, Cvae c => c.Latent, M2 m => m.Latent, M1M2 s => s.M2.Latent, _ => 0 };
+    public bool IsConditional => Info.Has(Capability.Conditional);
+    /// <summary>Models with a classifier q(y|x) label digits themselves.</summary>
+    public bool CanClassify => Info.Has(Capability.Classifier);
+    /// <summary>A conditional model without a classifier: restyling and completing need the digit's label from the person.</summary>
+    public bool NeedsLabel => IsConditional && !CanClassify;
+    public int Latent => _model.Latent;
 
-    TrainedModel(Module model, RunConfig config, int epoch)
+    TrainedModel(GenerativeModel model, RunConfig config, int epoch)
     {
         _model = model;
         _model.eval();
         Config = config;
+        Info = ModelRegistry.Get(config.Model);
         Epoch = epoch;
     }
 
     /// <summary>The model saved by <see cref="RunFolder.SaveCheckpoint"/> (model.pt bytes) for its config.</summary>
     public static TrainedModel Load(byte[] checkpoint, RunConfig config, int epoch)
     {
-        var model = ModelFactory.CreateModule(config);
+        var model = ModelRegistry.Create(config);
         try
         {
             using var reader = new BinaryReader(new MemoryStream(checkpoint));
@@ -56,14 +59,7 @@ public sealed class TrainedModel : IDisposable
     /// </summary>
     public ImageGrid Sample(double temperature, long seed)
     {
-        using var _ = no_grad();
-        using var scope = NewDisposeScope();
-        var generator = new Generator((ulong)seed);
-        if (!IsConditional)
-            return Trainer.ToGrid(((VariationalAutoencoder)_model).sample(100, generator, temperature), 10, 10);
-        var labels = arange(Classes).repeat_interleave(10);
-        var z = randn(new long[] { 10, Latent }, generator: generator).mul_(temperature).repeat(10, 1);
-        return Trainer.ToGrid(Decode(Prior(z, labels), labels), 10, 10);
+        return Trainer.Samples(_model, Info, temperature, seed);
     }
 
     /// <summary>
@@ -78,7 +74,7 @@ public sealed class TrainedModel : IDisposable
         var x = Input(pixels);
         var (y, predicted) = LabelFor(x, label);
         var z = Encode(x, tensor(new long[] { y }));                         // [1, Latent]
-        var all = arange(Classes);
+        var all = Range(Classes);
         var images = Decode(z.repeat(Classes, 1), all);
         return (Trainer.ToGrid(cat([x, images], 0), 1, Classes + 1), y, predicted);
     }
@@ -93,21 +89,21 @@ public sealed class TrainedModel : IDisposable
     {
         if (erased.Length != Pixels) throw new ArgumentException($"The erased mask must have {Pixels} values (got {erased.Length}).");
         if (count is < 1 or > 16) throw new ArgumentException($"Ask for 1 to 16 completions (got {count}).");
-        if (NeedsLabel && label is null) throw new ArgumentException("The CVAE completes a digit of a given class: choose the label.");
+        if (NeedsLabel && label is null) throw new ArgumentException($"The {Info.Title} completes a digit of a given class: choose the label.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var generator = new Generator((ulong)seed);
         var original = Input(pixels);
         var missing = tensor(erased).view(1, Pixels).to(ScalarType.Float32);
-        var visible = 1 - missing;
+        var visible = ones_like(missing) - missing;
         var masked = original * visible;
-        var x = (masked + missing * 0.5f).repeat(count, 1);                  // [count, 784]
+        var x = masked.Plus(missing.mul(Of(0.5))).repeat(count, 1);                  // [count, 784]
         for (int i = 0; i < iterations; i++)
         {
-            var labels = label is { } l ? full(count, l, dtype: ScalarType.Int64) : CanClassify ? ClassifyLogits(x).argmax(1) : null;
-            var (mu, logVar) = EncodeDistribution(x, labels);
-            var z = VariationalAutoencoder.reparameterize(mu, logVar, generator);
-            x = original * visible + Decode(z, labels) * missing;
+            var labels = label is { } l ? full(count, Of(l), dtype: ScalarType.Int64) : CanClassify ? ClassifyLogits(x).argmax(1) : null;
+            var (mu, logVar) = _model.Encode(x, labels);
+            var z = GenerativeModel.Reparameterize(mu, logVar, generator);
+            x = (original * visible).Plus(Decode(z, labels) * missing);
         }
         return Trainer.ToGrid(cat([original, masked, x], 0), 1, count + 2);
     }
@@ -115,7 +111,7 @@ public sealed class TrainedModel : IDisposable
     /// <summary>Class probabilities of a 28x28 image, and its reconstruction through the most probable class.</summary>
     public (float[] Probabilities, float[] Reconstruction) Classify(float[] pixels)
     {
-        if (!CanClassify) throw new InvalidOperationException($"A {Config.Model} has no classifier; train M2 or M1+M2 to classify drawings.");
+        if (!CanClassify) throw new InvalidOperationException($"A {Info.Title} has no classifier; train a model with one, such as M2, to classify drawings.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var x = Input(pixels);
@@ -145,12 +141,12 @@ public sealed class TrainedModel : IDisposable
         Tensor z;
         if (spherical)
         {
-            var omega = (nn.functional.normalize(za, dim: 1) * nn.functional.normalize(zb, dim: 1)).sum().clamp(-1 + 1e-6, 1 - 1e-6).acos();
+            var omega = (nn.functional.normalize(za, dim: 1) * nn.functional.normalize(zb, dim: 1)).sum().clamp(Of(-1 + 1e-6), Of(1 - 1e-6)).acos();
             var sin = omega.sin();
-            z = ((1 - t) * omega).sin() / sin * za + (t * omega).sin() / sin * zb;
+            z = ((ones_like(t) - t) * omega).sin().div(sin).mul(za).Plus((t * omega).sin().div(sin).mul(zb));
         }
-        else z = (1 - t) * za + t * zb;
-        var labels = IsConditional ? where(t.view(-1) < 0.5, ya, yb).to(ScalarType.Int64) : null;
+        else z = ((ones_like(t) - t) * za).Plus(t * zb);
+        var labels = IsConditional ? where(t.view(-1).lt(Of(0.5)), Of(ya), Of(yb)).to(ScalarType.Int64) : null;
         return Trainer.ToGrid(Decode(z, labels), 1, steps);
     }
 
@@ -166,10 +162,10 @@ public sealed class TrainedModel : IDisposable
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         // Quantiles (i + 0.5)/side of N(0, 1) through the inverse error function: Φ⁻¹(p) = √2·erfinv(2p − 1).
-        var p = (arange(side, dtype: ScalarType.Float32) + 0.5f) / side;
-        var q = special.erfinv(p * 2 - 1) * MathF.Sqrt(2);
+        var p = arange(Of(0), Of(side), One, ScalarType.Float32).add_(Of(0.5), One).div_(Of(side));
+        var q = special.erfinv(p.mul(Of(2)).sub_(One)).mul_(Of(Math.Sqrt(2)));
         var z = stack([q.flip(0).repeat_interleave(side), q.repeat(side)], 1);  // row-major, z₂ decreasing down the rows
-        var labels = IsConditional ? full(side * side, label!.Value, dtype: ScalarType.Int64) : null;
+        var labels = IsConditional ? full(side * side, Of(label!.Value), dtype: ScalarType.Int64) : null;
         return Trainer.ToGrid(Decode(z, labels), side, side);
     }
 
@@ -209,12 +205,12 @@ public sealed class TrainedModel : IDisposable
     static Tensor Input(float[] pixels)
     {
         if (pixels.Length != Pixels) throw new ArgumentException($"An image must have {Pixels} pixels (28x28), got {pixels.Length}.");
-        return tensor(pixels).view(1, Pixels).clamp(0, 1);
+        return tensor(pixels).view(1, Pixels).clamp(Of(0), One);
     }
 
     void RequireConditional(string what)
     {
-        if (!IsConditional) throw new InvalidOperationException($"{what} needs a label-conditional model (CVAE, M2 or M1+M2); this run is a {Config.Model}.");
+        if (!IsConditional) throw new InvalidOperationException($"{what} needs a label-conditional model (CVAE, M2 or M1+M2); this run is a {Info.Title}.");
     }
 
     (int Label, bool Predicted) LabelFor(Tensor x, int? label)
@@ -224,42 +220,16 @@ public sealed class TrainedModel : IDisposable
             if (l is < 0 or >= Classes) throw new ArgumentException($"A label is a digit class from 0 to 9 (got {l}).");
             return (l, false);
         }
-        if (!CanClassify) throw new ArgumentException("The CVAE has no classifier: give the digit's label.");
+        if (!CanClassify) throw new ArgumentException($"The {Info.Title} has no classifier: give the digit's label.");
         return ((int)ClassifyLogits(x).argmax(1).item<long>(), true);
     }
 
-    Tensor ClassifyLogits(Tensor x) => _model switch
-    {
-        M2 m => m.classify(x),
-        M1M2 s => s.classify(x),
-        _ => throw new InvalidOperationException($"A {Config.Model} has no classifier."),
-    };
+    Tensor ClassifyLogits(Tensor x) => _model.Classify(x);
 
-    Tensor OneHot(Tensor labels) => nn.functional.one_hot(labels, Classes).to(ScalarType.Float32);
-
-    (Tensor Mu, Tensor LogVar) EncodeDistribution(Tensor x, Tensor? labels) => _model switch
-    {
-        VariationalAutoencoder v => v.encode(x),
-        Cvae c => c.encode(x, OneHot(labels!)),
-        M2 m => m.Generative.encode(x, OneHot(labels!)),
-        M1M2 s => s.M2.Generative.encode(s.features(x), OneHot(labels!)),
-        _ => throw new InvalidOperationException(_model.GetType().Name),
-    };
-
-    Tensor Encode(Tensor x, Tensor? labels) => EncodeDistribution(x, labels).Mu;
+    Tensor Encode(Tensor x, Tensor? labels) => _model.Encode(x, labels).Mu;
 
     /// <summary>Pixel intensities [B, 784] of z [B, Latent] (with labels [B] for conditional models).</summary>
-    Tensor Decode(Tensor z, Tensor? labels) => _model switch
-    {
-        VariationalAutoencoder v => v.decode(z).sigmoid(),
-        Cvae c => c.decodeMean(z, labels!),
-        M2 m => m.Generative.decodeMean(z, labels!),
-        M1M2 s => s.decode(z, labels!),
-        _ => throw new InvalidOperationException(_model.GetType().Name),
-    };
-
-    /// <summary>z ~ p(z|y) from standard normal draws: the CVAE's learned prior shifts and scales them.</summary>
-    Tensor Prior(Tensor eps, Tensor labels) => _model is Cvae c ? c.PriorSample(eps, labels) : eps;
+    Tensor Decode(Tensor z, Tensor? labels) => _model.Decode(z, labels);
 
     public void Dispose() => _model.Dispose();
 }

@@ -32,13 +32,13 @@ public sealed class ConvVae : VariationalAutoencoder
         RegisterComponents();
     }
 
-    public override (Tensor Mu, Tensor LogVar) encode(Tensor x)
+    public override (Tensor Mu, Tensor LogVar) Encode(Tensor x)
     {
         var muLogVar = q.forward(encoder.forward(x.view(-1, 1, Side, Side))).chunk(2, 1);
         return (muLogVar[0], muLogVar[1]);
     }
 
-    public override Tensor decode(Tensor z) => decoder.forward(z);
+    public override Tensor DecodeLogits(Tensor z) => decoder.forward(z);
 
     public override long TrainingFlopsPerImage
     {

@@ -1,4 +1,7 @@
 using TorchSharp.Modules;
+using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
+using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -9,7 +12,7 @@ namespace VaeWeb.Engine.Models;
 /// log p(x|y) ≥ E_q(z|x,y)[log p(x|y,z)] − KL(q(z|x,y) || p(z|y)). The prior p(z|y) is either N(0, I) or a learned
 /// diagonal Gaussian per class. Keeping z and changing y restyles a digit; fixing the visible pixels completes one.
 /// </summary>
-public sealed class Cvae : Module
+public sealed class Cvae : GenerativeModel
 {
     public const int Classes = 10;
     readonly Sequential encoder, decoder;
@@ -17,14 +20,12 @@ public sealed class Cvae : Module
     // [10, 2·Latent]: mean and log-variance of p(z|y) for each class; null for the standard normal prior.
     readonly Embedding? prior;
 
-    public int Latent { get; }
+    public override int Latent { get; }
     /// <summary>
     /// False: Bernoulli p(x|y,z) on binary pixels. True: diagonal Gaussian, for real-valued inputs such as the latent
     /// means of M1 that M2 models in M1+M2 (Kingma et al. 2014, Section 3.1.3).
     /// </summary>
     public bool Gaussian { get; }
-    /// <summary>Where the reparameterization noise comes from (null: torch's global generator); a trainer sets its run's own.</summary>
-    public Generator? Noise { get; set; }
 
     public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false, bool gaussian = false) : base(nameof(Cvae))
     {
@@ -49,18 +50,20 @@ public sealed class Cvae : Module
         RegisterComponents();
     }
 
-    /// <summary>q(z|x,y): x [B, 784], one-hot y [B, 10] → mean and log-variance, each [B, Latent].</summary>
-    public (Tensor Mu, Tensor LogVar) encode(Tensor x, Tensor y)
+    static Tensor OneHot(Tensor labels, Tensor like) => functional.one_hot(labels, Classes).to(like.dtype);
+
+    /// <summary>q(z|x,y): x [B, D], labels [B] → mean and log-variance, each [B, Latent].</summary>
+    public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)
     {
-        var muLogVar = q.forward(encoder.forward(cat([x, y], 1))).chunk(2, 1);
+        var muLogVar = q.forward(encoder.forward(cat([x, OneHot(labels!, x)], 1))).chunk(2, 1);
         return (muLogVar[0], muLogVar[1]);
     }
 
-    /// <summary>p(x|y,z): Bernoulli logits [B, 784], or Gaussian mean and log-variance side by side [B, 2·D].</summary>
-    public Tensor decode(Tensor z, Tensor y) => decoder.forward(cat([z, y], 1));
+    /// <summary>p(x|y,z): Bernoulli logits [B, D], or Gaussian mean and log-variance side by side [B, 2·D].</summary>
+    Tensor Likelihood(Tensor z, Tensor labels) => decoder.forward(cat([z, OneHot(labels, z)], 1));
 
     /// <summary>p(z|y) for labels [B] → mean and log-variance, each [B, Latent].</summary>
-    public (Tensor Mu, Tensor LogVar) Prior(Tensor labels)
+    (Tensor Mu, Tensor LogVar) PriorParameters(Tensor labels)
     {
         if (prior is null)
         {
@@ -71,19 +74,33 @@ public sealed class Cvae : Module
         return (muLogVar[0], muLogVar[1]);
     }
 
+    /// <summary>z ~ p(z|y) from standard normal <paramref name="eps"/> [n, Latent] for labels [n].</summary>
+    public override Tensor Prior(Tensor eps, Tensor? labels)
+    {
+        if (prior is null) return eps;
+        var (mu, logVar) = PriorParameters(labels!);
+        return eps.mul(logVar.mul(Scalars.Of(0.5)).exp()).Plus(mu);
+    }
+
+    /// <summary>The mean of p(x|y,z) for z [n, Latent] and labels [n]: pixel intensities, or the Gaussian mean. [n, D].</summary>
+    public override Tensor Decode(Tensor z, Tensor? labels)
+    {
+        var decoded = Likelihood(z, labels!);
+        return Gaussian ? decoded.chunk(2, 1)[0] : decoded.sigmoid_();
+    }
+
     /// <summary>
     /// Per image, [B] each: −log p(x|y,z) for one z ~ q(z|x,y) and KL(q(z|x,y) || p(z|y)) in closed form.
     /// <paramref name="noise"/> ([B, Latent] standard normal) fixes the sample; tests use it to compare computations.
     /// </summary>
     public (Tensor Reconstruction, Tensor Kl) Terms(Tensor x, Tensor labels, Tensor? noise = null)
     {
-        var y = functional.one_hot(labels, Classes).to(x.dtype);
-        var (mu, logVar) = encode(x, y);
-        var z = noise is null ? VariationalAutoencoder.reparameterize(mu, logVar, Noise) : (0.5 * logVar).exp() * noise + mu;
-        var reconstruction = NegativeLogLikelihood(decode(z, y), x);
-        var (priorMu, priorLogVar) = Prior(labels);
+        var (mu, logVar) = Encode(x, labels);
+        var z = noise is null ? Reparameterize(mu, logVar, Noise) : logVar.mul(Scalars.Of(0.5)).exp().mul(noise).Plus(mu);
+        var reconstruction = NegativeLogLikelihood(Likelihood(z, labels), x);
+        var (priorMu, priorLogVar) = PriorParameters(labels);
         // KL of diagonal Gaussians: ½ Σ (log σp² − log σq² + (σq² + (μq − μp)²) / σp² − 1).
-        var kl = (priorLogVar - logVar + (logVar.exp() + (mu - priorMu).square()) / priorLogVar.exp() - 1).sum(1).mul_(0.5);
+        var kl = (priorLogVar - logVar).Plus(logVar.exp().Plus((mu - priorMu).Square()).div(priorLogVar.exp())).sub_(Scalars.One).sum(1).mul_(Scalars.Of(0.5));
         return (reconstruction, kl);
     }
 
@@ -93,37 +110,36 @@ public sealed class Cvae : Module
         if (!Gaussian) return functional.binary_cross_entropy_with_logits(decoded, x, reduction: Reduction.None).sum(1);
         var meanLogVar = decoded.chunk(2, 1);
         const double halfLog2Pi = 0.91893853320467274;
-        return ((x - meanLogVar[0]).square() / meanLogVar[1].exp() + meanLogVar[1]).mul(0.5).add(halfLog2Pi).sum(1);
+        return (x - meanLogVar[0]).Square().div(meanLogVar[1].exp()).Plus(meanLogVar[1]).mul(Scalars.Of(0.5)).add(Scalars.Of(halfLog2Pi), Scalars.One).sum(1);
     }
 
-    /// <summary>The mean of p(x|y,z) for one z ~ p(z|y) per label: labels [n] → [n, D] (Bernoulli: pixel intensities).</summary>
-    public Tensor sample(Tensor labels, Generator? generator = null, double temperature = 1.0)
+    /// <summary>The negative bound on log p(x|y) of a labeled batch (batch.X, batch.Labels), and its terms per image.</summary>
+    public override Loss Loss(Batch batch)
     {
-        var (mu, logVar) = Prior(labels);
-        var eps = randn(mu.shape, generator: generator).mul_(temperature);
-        var decoded = decode(eps.mul_((0.5 * logVar).exp()).add_(mu), functional.one_hot(labels, Classes).to(ScalarType.Float32));
-        return Gaussian ? decoded.chunk(2, 1)[0] : decoded.sigmoid_();
+        var (reconstruction, kl) = Terms(batch.X!, batch.Labels!);
+        var objective = reconstruction.Plus(kl).mean();
+        return new(objective, new Dictionary<string, Tensor>
+        {
+            [Metrics.Reconstruction] = reconstruction.mean(), [Metrics.Kl] = kl.mean(), [Metrics.Elbo] = -objective,
+        });
     }
 
-    /// <summary>z ~ p(z|y) from standard normal <paramref name="eps"/> [n, Latent] for labels [n].</summary>
-    public Tensor PriorSample(Tensor eps, Tensor labels)
+    /// <summary>Test bound log p(x|y) ≥ ELBO per image, with its two terms; fixed evaluation noise.</summary>
+    public override Dictionary<string, double> Evaluate(ImageSet set, Binarization binarize)
     {
-        var (mu, logVar) = Prior(labels);
-        return eps * (0.5 * logVar).exp() + mu;
-    }
-
-    /// <summary>The mean of p(x|y,z) for given z [n, Latent] and labels [n]: pixel intensities, or the Gaussian mean.</summary>
-    public Tensor decodeMean(Tensor z, Tensor labels)
-    {
-        var decoded = decode(z, functional.one_hot(labels, Classes).to(z.dtype));
-        return Gaussian ? decoded.chunk(2, 1)[0] : decoded.sigmoid_();
-    }
-
-    /// <summary>Mean of p(x|y,z) through the posterior mean of q(z|x,y): keeps the style z, draws it as label y. [B, D].</summary>
-    public Tensor Restyle(Tensor x, Tensor fromLabels, Tensor toLabels)
-    {
-        var (mu, _) = encode(x, functional.one_hot(fromLabels, Classes).to(x.dtype));
-        var decoded = decode(mu, functional.one_hot(toLabels, Classes).to(x.dtype));
-        return Gaussian ? decoded.chunk(2, 1)[0] : decoded.sigmoid_();
+        using var _ = no_grad();
+        var generator = new Generator((ulong)Evaluation.EvaluationSeed);
+        double reconstruction = 0, kl = 0;
+        for (long start = 0; start < set.Count; start += 1000)
+        {
+            using var scope = NewDisposeScope();
+            var size = Math.Min(1000, set.Count - start);
+            var x = Evaluation.Binarize(set.Images.narrow(0, start, size), binarize, generator);
+            var noise = randn(new long[] { size, Latent }, generator: generator);
+            var (rec, klTerm) = Terms(x, set.Labels.narrow(0, start, size), noise);
+            reconstruction += rec.sum().item<float>();
+            kl += klTerm.sum().item<float>();
+        }
+        return Metrics.Losses(reconstruction / set.Count, kl / set.Count);
     }
 }

@@ -1,4 +1,8 @@
+using TorchSharp;
 using TorchSharp.Modules;
+using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
+using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -15,14 +19,26 @@ namespace VaeWeb.Engine.Models;
 /// whose inductive bias decides the error; q(z|x,y) and p(x|y,z) stay fully connected, because the unlabeled bound
 /// runs them ten times per image and that is where the step's time goes.
 /// </remarks>
-public sealed class M2 : Module
+public sealed class M2 : GenerativeModel
 {
     public const int Classes = Cvae.Classes;
     readonly Module<Tensor, Tensor> classifier;
     readonly Cvae generative;
 
-    public int Latent => generative.Latent;
+    public override int Latent => generative.Latent;
     public Cvae Generative => generative;
+
+    public override Generator? Noise
+    {
+        get => base.Noise;
+        set { base.Noise = value; generative.Noise = value; }
+    }
+
+    /// <summary>
+    /// Weight α of −log q(y|x) per labeled image. Equation 9's α = 0.1·N multiplies the mean over the labeled images:
+    /// per labeled image that is 0.1·N/N_labeled, which <see cref="Stages"/> sets from the data unless the config gives α.
+    /// </summary>
+    public double Alpha { get; set; } = 1;
 
     /// <param name="inputs">784 for MNIST pixels; M1's latent size for M1+M2.</param>
     /// <param name="convolutional">A convnet q(y|x) on 28x28 images instead of the MLP.</param>
@@ -30,7 +46,7 @@ public sealed class M2 : Module
     public M2(int inputs = 784, int latent = 50, int[]? hidden = null, bool convolutional = false, bool gaussian = false) : base(nameof(M2))
     {
         hidden ??= [500, 500];
-        classifier = convolutional ? ConvClassifier() : FcClassifier(inputs, hidden);
+        classifier = convolutional ? ConvClassifier(() => Noise) : FcClassifier(inputs, hidden);
         generative = new Cvae(inputs, latent, hidden, gaussian: gaussian);
         RegisterComponents();
     }
@@ -45,14 +61,20 @@ public sealed class M2 : Module
     }
 
     /// <summary>[B, 784] → [B, 10]: two 3x3 conv + max-pool stages (28→14→7), then 256 hidden units.</summary>
-    static Sequential ConvClassifier() => Sequential(
+    static Sequential ConvClassifier(Func<Generator?> noise) => Sequential(
         Unflatten(1, [1, 28, 28]),
         Conv2d(1, 32, 3, padding: 1), ReLU(), MaxPool2d(2),                  // [B, 32, 14, 14]
         Conv2d(32, 64, 3, padding: 1), ReLU(), MaxPool2d(2),                 // [B, 64, 7, 7]
-        Flatten(), Dropout(0.5), Linear(64 * 7 * 7, 256), ReLU(), Dropout(0.5), Linear(256, Classes));
+        Flatten(), new RunDropout(0.5, noise), Linear(64 * 7 * 7, 256), ReLU(), new RunDropout(0.5, noise), Linear(256, Classes));
 
     /// <summary>Logits of q(y|x), [B, 10].</summary>
-    public Tensor classify(Tensor x) => classifier.forward(x);
+    public override Tensor Classify(Tensor x) => classifier.forward(x);
+
+    /// <summary>q(z|x,y) of the generative half.</summary>
+    public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels) => generative.Encode(x, labels);
+
+    /// <summary>The mean of p(x|y,z), z ~ N(0, I) being M2's prior p(z).</summary>
+    public override Tensor Decode(Tensor z, Tensor? labels) => generative.Decode(z, labels);
 
     /// <summary>
     /// L(x, y) = −E_q(z|x,y)[log p(x|y,z) + log p(y) + log p(z) − log q(z|x,y)] per image, [B], one z sample.
@@ -61,7 +83,7 @@ public sealed class M2 : Module
     public Tensor NegativeLabeledBound(Tensor x, Tensor labels, Tensor? noise = null)
     {
         var (reconstruction, kl) = generative.Terms(x, labels, noise);
-        return reconstruction + kl + Math.Log(Classes);                      // −log p(y) with the uniform prior
+        return reconstruction.Plus(kl).add_(Scalars.Of(Math.Log(Classes)), Scalars.One);   // −log p(y) with the uniform prior
     }
 
     /// <summary>
@@ -71,11 +93,11 @@ public sealed class M2 : Module
     public Tensor NegativeUnlabeledBound(Tensor x, Tensor? noise = null)
     {
         long b = x.shape[0];
-        var logProbabilities = functional.log_softmax(classify(x), 1);       // [B, 10]
+        var logProbabilities = functional.log_softmax(Classify(x), 1);       // [B, 10]
         var probabilities = logProbabilities.exp();
         // Row y·B + i pairs image i with label y.
         var xs = x.repeat(Classes, 1);                                       // [10B, D]
-        var ys = arange(Classes).repeat_interleave(b);                       // [10B]
+        var ys = Scalars.Range(Classes).repeat_interleave(b);                // [10B]
         var bound = NegativeLabeledBound(xs, ys, noise).view(Classes, b).t(); // [B, 10]
         var entropy = -(probabilities * logProbabilities).sum(1);
         return (probabilities * bound).sum(1) - entropy;
@@ -89,7 +111,36 @@ public sealed class M2 : Module
     {
         var labeled = NegativeLabeledBound(xLabeled, labels).mean();
         var unlabeled = NegativeUnlabeledBound(xUnlabeled).mean();
-        var classification = functional.cross_entropy(classify(xLabeled), labels);
-        return (labeled + unlabeled + alpha * classification, labeled, unlabeled, classification);
+        var classification = functional.cross_entropy(Classify(xLabeled), labels);
+        return (labeled.Plus(unlabeled).Plus(classification.mul(Scalars.Of(alpha))), labeled, unlabeled, classification);
+    }
+
+    /// <summary>
+    /// J^α for one step: the unlabeled batch batch.X and the labeled batch (batch.LabeledX, batch.LabeledY). With every
+    /// label given (batch.X null) there is no unlabeled term, only the labeled bound and α·(−log q(y|x)).
+    /// </summary>
+    public override Loss Loss(Batch batch)
+    {
+        if (batch.X is null)
+        {
+            var labeled = NegativeLabeledBound(batch.LabeledX!, batch.LabeledY!).mean();
+            var classification = functional.cross_entropy(Classify(batch.LabeledX!), batch.LabeledY!);
+            return new(labeled.Plus(classification.mul(Scalars.Of(Alpha))), new Dictionary<string, Tensor>
+            {
+                [Metrics.Labeled] = labeled, [Metrics.Classification] = classification,
+            });
+        }
+        var (total, l, u, c) = Loss(batch.LabeledX!, batch.LabeledY!, batch.X, Alpha);
+        return new(total, new Dictionary<string, Tensor> { [Metrics.Labeled] = l, [Metrics.Unlabeled] = u, [Metrics.Classification] = c });
+    }
+
+    /// <summary>Classification error in percent on the set's labels.</summary>
+    public override Dictionary<string, double> Evaluate(ImageSet set, Binarization binarize) =>
+        new() { [Metrics.Error] = Evaluation.ErrorPercent(Classify, set) };
+
+    public override IReadOnlyList<Stage> Stages(RunConfig config, TrainingData data)
+    {
+        Alpha = config.Alpha > 0 ? config.Alpha : 0.1 * data.Pool.Count / data.LabeledCount;
+        return base.Stages(config, data);
     }
 }

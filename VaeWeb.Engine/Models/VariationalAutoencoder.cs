@@ -1,45 +1,39 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Native;
+using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 
 namespace VaeWeb.Engine.Models;
 
 /// <summary>
 /// The auto-encoding variational Bayes model of Kingma &amp; Welling (2013) with a Bernoulli decoder: what the FC and
-/// convolutional VAEs share. Subclasses give the encoder q(z|x) and the decoder p(x|z); the loss, sampling and the
-/// importance-weighted bound live here, beside forward.
+/// convolutional VAEs share. Subclasses give the encoder q(z|x) and the decoder p(x|z); the loss, the evaluation and
+/// the importance-weighted bound live here, beside forward.
 /// </summary>
-public abstract class VariationalAutoencoder(string name, int latent) : nn.Module<Tensor, (Tensor Logits, Tensor Mu, Tensor LogVar)>(name)
+public abstract class VariationalAutoencoder(string name, int latent) : GenerativeModel(name)
 {
-    public int Latent { get; } = latent;
-
-    /// <summary>
-    /// Where forward draws its reparameterization noise; null means torch's global generator. A trainer gives each run
-    /// its own, so that two runs in one process (the embedded engine, parallel tests) never share a random stream.
-    /// </summary>
-    public Generator? Noise { get; set; }
+    public override int Latent { get; } = latent;
 
     /// <summary>x: [B, 784] in [0, 1] → mean and log-variance of the diagonal Gaussian q(z|x), each [B, Latent].</summary>
-    public abstract (Tensor Mu, Tensor LogVar) encode(Tensor x);
+    public abstract (Tensor Mu, Tensor LogVar) Encode(Tensor x);
 
     /// <summary>z: [B, Latent] → Bernoulli logits of p(x|z), [B, 784].</summary>
-    public abstract Tensor decode(Tensor z);
+    public abstract Tensor DecodeLogits(Tensor z);
 
     /// <summary>FLOPs of one training step per image (forward + backward of every matrix product; elementwise work not counted).</summary>
     public abstract long TrainingFlopsPerImage { get; }
 
-    /// <summary>z = mu + sigma * eps with eps ~ N(0, I): the reparameterization trick (Section 2.4).</summary>
-    public static Tensor reparameterize(Tensor mu, Tensor logVar, Generator? generator = null)
-    {
-        var std = (0.5 * logVar).exp_();
-        var eps = generator is null ? randn_like(std) : randn(std.shape, generator: generator);
-        return eps.mul_(std).add_(mu);
-    }
+    public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels) => Encode(x);
 
-    public override (Tensor Logits, Tensor Mu, Tensor LogVar) forward(Tensor x)
+    /// <summary>Bernoulli means sigmoid(decode(z)), [n, 784] in [0, 1].</summary>
+    public override Tensor Decode(Tensor z, Tensor? labels) => DecodeLogits(z).sigmoid_();
+
+    public (Tensor Logits, Tensor Mu, Tensor LogVar) forward(Tensor x)
     {
-        var (mu, logVar) = encode(x);
-        return (decode(reparameterize(mu, logVar, Noise)), mu, logVar);
+        var (mu, logVar) = Encode(x);
+        return (DecodeLogits(Reparameterize(mu, logVar, Noise)), mu, logVar);
     }
 
     /// <summary>
@@ -49,38 +43,46 @@ public abstract class VariationalAutoencoder(string name, int latent) : nn.Modul
     public static (Tensor Reconstruction, Tensor Kl) Loss(Tensor logits, Tensor x, Tensor mu, Tensor logVar)
     {
         var reconstruction = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction: nn.Reduction.Sum);
-        var kl = (mu.square() + logVar.exp() - logVar - 1).sum().mul_(0.5);
+        var kl = mu.Square().Plus(logVar.exp()).sub_(logVar).sub_(Scalars.One).sum().mul_(Scalars.Of(0.5));
         return (reconstruction, kl);
     }
+
+    /// <summary>The negative ELBO of batch.X [B, 784], one z per image, as a batch mean; its terms per image.</summary>
+    public override Loss Loss(Batch batch)
+    {
+        var x = batch.X!;
+        var (logits, mu, logVar) = forward(x);
+        var (reconstruction, kl) = Loss(logits, x, mu, logVar);
+        var size = x.shape[0];
+        // Mean over the batch keeps Adam's step size batch-independent.
+        var perImage = Scalars.Of(size);
+        var objective = reconstruction.Plus(kl).div(perImage);
+        return new(objective, new Dictionary<string, Tensor>
+        {
+            [Metrics.Elbo] = -objective, [Metrics.Reconstruction] = reconstruction.div(perImage), [Metrics.Kl] = kl.div(perImage),
+        });
+    }
+
+    public override Dictionary<string, double> Evaluate(ImageSet set, Binarization binarize) => Evaluation.Elbo(this, set, binarize);
 
     /// <summary>
     /// log p(x) ≥ log (1/k) Σ_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x): the importance-weighted bound of Burda et al. (2015),
     /// which tightens to log p(x) as k grows. x: [B, 784] binary → [B] nats.
     /// </summary>
-    public Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null)
+    public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null)
     {
-        var (mu, logVar) = encode(x);                                        // [B, Z]
+        var (mu, logVar) = Encode(x);                                        // [B, Z]
         var b = x.shape[0];
         var muK = mu.unsqueeze(0).expand(k, b, Latent);                      // [k, B, Z]
         var logVarK = logVar.unsqueeze(0).expand(k, b, Latent);
-        var z = reparameterize(muK, logVarK, generator);                     // [k, B, Z]
-        var logits = decode(z.reshape(k * b, Latent)).reshape(k, b, -1);      // [k, B, 784]
+        var z = Reparameterize(muK, logVarK, generator);                     // [k, B, Z]
+        var logits = DecodeLogits(z.reshape(k * b, Latent)).reshape(k, b, -1);   // [k, B, 784]
         var logPxz = -nn.functional.binary_cross_entropy_with_logits(logits, x.unsqueeze(0).expand_as(logits), reduction: nn.Reduction.None).sum(2);
         const double halfLog2Pi = 0.91893853320467274;
-        var logPz = (z.square() * -0.5 - halfLog2Pi).sum(2);                 // log N(z; 0, I)
-        var logQz = ((z - muK).square() / logVarK.exp() + logVarK).mul_(-0.5).sub_(halfLog2Pi).sum(2);
-        return (logPxz + logPz - logQz).logsumexp(0) - Math.Log(k);
+        var logPz = z.Square().mul_(Scalars.Of(-0.5)).sub_(Scalars.Of(halfLog2Pi)).sum(2);   // log N(z; 0, I)
+        var logQz = (z - muK).Square().div(logVarK.exp()).Plus(logVarK).mul_(Scalars.Of(-0.5)).sub_(Scalars.Of(halfLog2Pi)).sum(2);
+        return logPxz.Plus(logPz).sub_(logQz).logsumexp(0).sub_(Scalars.Of(Math.Log(k)));
     }
-
-    /// <summary>n images drawn from the prior: Bernoulli means sigmoid(decode(z)), z ~ N(0, I). [n, 784] in [0, 1].</summary>
-    public Tensor sample(int n, Generator? generator = null, double temperature = 1.0)
-    {
-        var z = randn(new long[] { n, Latent }, generator: generator).mul_(temperature);
-        return decode(z).sigmoid_();
-    }
-
-    /// <summary>Bernoulli means of the reconstruction of x through the posterior mean (no sampling noise). [B, 784].</summary>
-    public Tensor reconstruct(Tensor x) => decode(encode(x).Mu).sigmoid_();
 
     /// <summary>2·in·out per linear layer forward; backward costs twice that, except no input gradient for the first layer.</summary>
     protected static long LinearTrainingFlops(IEnumerable<Linear> layers, Linear firstLayer)

@@ -22,8 +22,8 @@ public static class Evaluation
         {
             using var scope = NewDisposeScope();
             var x = Binarize(set.Images.narrow(0, start, Math.Min(batchSize, set.Count - start)), binarize, generator);
-            var (mu, logVar) = model.encode(x);
-            var logits = model.decode(VariationalAutoencoder.reparameterize(mu, logVar, generator));
+            var (mu, logVar) = model.Encode(x);
+            var logits = model.DecodeLogits(GenerativeModel.Reparameterize(mu, logVar, generator));
             var (rec, klTerm) = VariationalAutoencoder.Loss(logits, x, mu, logVar);
             reconstruction += rec.item<float>();
             kl += klTerm.item<float>();
@@ -36,7 +36,7 @@ public static class Evaluation
     /// The importance-weighted estimate of log p(x) with k samples per image (Burda et al. 2015), averaged over the set.
     /// Costs k decoder passes per image; <paramref name="onProgress"/> gets the fraction done.
     /// </summary>
-    public static double ImportanceWeightedLogLikelihood(VariationalAutoencoder model, ImageSet set, Binarization binarize, int k,
+    public static double ImportanceWeightedLogLikelihood(GenerativeModel model, ImageSet set, Binarization binarize, int k,
         Action<double>? onProgress = null, CancellationToken cancellationToken = default)
     {
         using var _ = no_grad();

@@ -1,20 +1,23 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Models;
 
 namespace VaeWeb.Engine.Training;
 
-public enum ModelKind
+/// <summary>The names of the engine's own models, as configs spell them.</summary>
+public static class ModelKind
 {
     /// <summary>Unconditional VAE (Kingma &amp; Welling 2013).</summary>
-    Vae,
+    public const string Vae = "vae";
     /// <summary>Conditional VAE, trained on every label: samples and restyles by class.</summary>
-    Cvae,
+    public const string Cvae = "cvae";
     /// <summary>Semi-supervised M2 (Kingma et al. 2014): a classifier learned from a few labels and many unlabeled images.</summary>
-    M2,
+    public const string M2 = "m2";
     /// <summary>M2 on the latent means of an M1 VAE trained first on all images (Kingma et al. 2014, M1+M2).</summary>
-    M1M2,
+    public const string M1M2 = "m1-m2";
 }
+
 public enum Architecture { Fc, Conv }
 
 /// <summary>How pixel intensities in [0, 1] become the data the Bernoulli likelihood scores.</summary>
@@ -32,7 +35,9 @@ public enum Binarization
 /// </summary>
 public sealed record RunConfig
 {
-    public ModelKind Model { get; init; } = ModelKind.Vae;
+    /// <summary>A registered model's name (<see cref="ModelRegistry"/>), spelled as registered once the config is built.</summary>
+    public string Model { get => _model; init => _model = ModelRegistry.Find(value)?.Name ?? value; }
+    string _model = ModelKind.Vae;
     public Architecture Arch { get; init; } = Architecture.Fc;
     public string Dataset { get; init; } = "mnist";
     public int Latent { get; init; } = 50;
@@ -66,8 +71,10 @@ public sealed record RunConfig
     /// <summary>Stop after the epoch that ends past this many minutes of training (0 = no limit): fixed-time comparisons.</summary>
     public double MaxMinutes { get; init; }
 
-    [JsonIgnore] public bool IsSemiSupervised => Model is ModelKind.M2 or ModelKind.M1M2;
-    [JsonIgnore] public bool IsConditional => Model != ModelKind.Vae;
+    /// <summary>The registered model of <see cref="Model"/>, with its capabilities; null when the name is unknown.</summary>
+    [JsonIgnore] public ModelInfo? Info => ModelRegistry.Find(Model);
+    [JsonIgnore] public bool IsSemiSupervised => Info?.Has(Capability.SemiSupervised) == true;
+    [JsonIgnore] public bool IsConditional => Info?.Has(Capability.Conditional) == true;
 
     // Bounds that keep one request from taking the server down (memory, hours of CPU); generous for real work.
     public const int MaxEpochs = 1000, MaxLatent = 512, MaxHiddenWidth = 4096, MaxHiddenLayers = 4, MaxBatch = 4096;
@@ -88,19 +95,18 @@ public sealed record RunConfig
         Check(TrainLimit >= 0, nameof(TrainLimit), "Train limit must be 0 (all) or a positive count.");
         Check(TestLimit >= 0, nameof(TestLimit), "Test limit must be 0 (all) or a positive count.");
         Check(MaxMinutes >= 0 && double.IsFinite(MaxMinutes), nameof(MaxMinutes), "The time limit must be 0 (none) or a positive number of minutes.");
-        if (IsSemiSupervised)
-        {
+        var info = Info;
+        Check(info is not null, nameof(Model), $"Unknown model '{Model}'. Use one of: {string.Join(", ", ModelRegistry.All.Select(m => m.Name))}.");
+        if (info is null) return errors;
+        Check(info.Architectures.Contains(Arch), nameof(Arch),
+            $"The {info.Title} has no {Arch.ToString().ToLowerInvariant()} architecture; choose {string.Join(" or ", info.Architectures.Select(a => a.ToString().ToLowerInvariant()))}.");
+        if (info.Uses(nameof(Labels)))
             Check(Labels is >= 0 and <= 60_000 && Labels % 10 == 0, nameof(Labels),
                 $"Labels must be a multiple of 10 (the same count for each of the ten classes) between 10 and the training set size, or 0 for all (got {Labels}).");
+        if (info.Uses(nameof(Alpha)))
             Check(Alpha >= 0 && double.IsFinite(Alpha), nameof(Alpha), $"Alpha must be 0 (automatic) or positive (got {Alpha}).");
-        }
-        if (Model == ModelKind.M1M2)
-        {
+        if (info.Uses(nameof(M1Epochs)))
             Check(M1Epochs is >= 1 and <= MaxEpochs, nameof(M1Epochs), $"M1 epochs must be between 1 and {MaxEpochs} (got {M1Epochs}).");
-            Check(Arch == Architecture.Fc, nameof(Arch), "M1+M2 is fully connected, as in the paper; choose the FC architecture.");
-        }
-        if (Model == ModelKind.Cvae)
-            Check(Arch == Architecture.Fc, nameof(Arch), "The CVAE is fully connected; for a convolutional classifier choose M2 with the conv architecture.");
         return errors;
     }
 

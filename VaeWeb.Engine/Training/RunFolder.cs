@@ -35,19 +35,14 @@ public sealed class RunFolder
         WriteAtomically(CheckpointFile, path => System.IO.File.WriteAllText(path, JsonSerializer.Serialize(checkpoint, RunConfig.Json)));
     }
 
-    /// <summary>The model of the latest checkpoint, built from the config saved with it.</summary>
-    public (VariationalAutoencoder Model, Checkpoint Checkpoint) LoadCheckpoint() => Load(ModelFactory.Create);
-
-    /// <summary>Any model's latest (for semi-supervised runs: best-validation) checkpoint, conditional ones included.</summary>
-    public (TorchSharp.torch.nn.Module Model, Checkpoint Checkpoint) LoadAnyCheckpoint() => Load(ModelFactory.CreateModule);
-
-    (T Model, Checkpoint Checkpoint) Load<T>(Func<RunConfig, T> create) where T : TorchSharp.torch.nn.Module
+    /// <summary>The model of the checkpoint kept (the latest, or the best-validation one), built from the config saved with it.</summary>
+    public (GenerativeModel Model, Checkpoint Checkpoint) LoadCheckpoint()
     {
         if (!System.IO.File.Exists(CheckpointFile) || !System.IO.File.Exists(ModelFile))
             throw new FileNotFoundException($"No checkpoint in {Path}: expected checkpoint.json and model.pt, written at the end of each epoch by 'train'.");
         var checkpoint = JsonSerializer.Deserialize<Checkpoint>(System.IO.File.ReadAllText(CheckpointFile), RunConfig.Json)
             ?? throw new InvalidDataException($"{CheckpointFile} is empty.");
-        var model = create(checkpoint.Config);
+        var model = ModelRegistry.Create(checkpoint.Config);
         model.load(ModelFile);
         return (model, checkpoint);
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TorchSharp;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Native;
@@ -6,7 +7,10 @@ using static TorchSharp.torch;
 
 namespace VaeWeb.Engine.Training;
 
-/// <summary>Trains a model from a <see cref="RunConfig"/>: the one loop behind the CLI, the web app and workers.</summary>
+/// <summary>
+/// Trains any registered model from a <see cref="RunConfig"/>: the one loop behind the CLI, the web app and workers.
+/// It runs the model's stages, each step its updates, and reports; the model says what a step computes.
+/// </summary>
 public static class Trainer
 {
     /// <summary>Step reports per epoch: enough for a smooth live curve, few enough to cost nothing.</summary>
@@ -33,112 +37,286 @@ public static class Trainer
         onEvent?.Invoke(new StageReport(StageReport.LoadingData));
         TorchRuntime.EnsureInitialized();
         var (train, test) = data.Get(config.Dataset);
-        // The conditional trainer splits off validation images first, then applies the limits itself.
-        if (config.IsConditional) return ConditionalTrainer.Run(config, train, test, outputDirectory, onEvent, cancellationToken);
-        using var trainSubset = train.Take(config.TrainLimit);
-        using var testSubset = test.Take(config.TestLimit);
-        return Run(config, trainSubset, testSubset, outputDirectory, onEvent, cancellationToken);
+        return Run(config, train, test, outputDirectory, onEvent, cancellationToken);
     }
 
-    /// <summary>Trains on data already in memory (tests and benchmarks pass their own subsets).</summary>
+    /// <param name="train">The training set: semi-supervised runs split validation images off it before TrainLimit applies.</param>
+    /// <param name="test">The test set; TestLimit applies here.</param>
     public static TrainingResult Run(RunConfig config, ImageSet train, ImageSet test, string? outputDirectory = null,
         Action<TrainingEvent>? onEvent = null, CancellationToken cancellationToken = default)
     {
         config.ThrowIfInvalid();
         TorchRuntime.EnsureInitialized();
-        if (config.IsConditional) return ConditionalTrainer.Run(config, train, test, outputDirectory, onEvent, cancellationToken);
+        var info = ModelRegistry.Get(config.Model);
         var folder = outputDirectory is null ? null : new RunFolder(outputDirectory);
         void Report(TrainingEvent e)
         {
-            TrainingDivergedException.ThrowIfDiverged(e);                    // at the step it happens, before JSON chokes on NaN
+            TrainingDivergedException.ThrowIfDiverged(e);                    // a test-set NaN too, before JSON chokes on it
             if (e is StepReport or EpochReport) folder?.AppendMetrics(e);
             onEvent?.Invoke(e);
         }
         folder?.WriteConfig(config);
+        var clock = Stopwatch.StartNew();
+        // The run's own random stream: shuffling, binarization, labeled order, reparameterization and dropout.
+        var generator = new Generator((ulong)config.Seed);
+
+        using var testSet = test.Take(config.TestLimit);
+        using var split = info.Has(Capability.SemiSupervised)
+            ? LabeledSplit.Create(train, config.Split, config.Labels, config.Seed, config.TrainLimit, config.TestLimit)
+            : null;
+        using var pool = split is null ? train.Take(config.TrainLimit) : null;
+        var pixels = split is null
+            ? new TrainingData(pool!, null, testSet, null)
+            : new TrainingData(split.Pool, split.Validation, testSet, split.LabeledIndices);
 
         Report(new StageReport(StageReport.BuildingModel));
-        var generator = new Generator((ulong)config.Seed);                  // shuffling, binarization, reparameterization
-        using var model = ModelFactory.Create(config);
+        using var model = ModelRegistry.Create(config);
         model.Noise = generator;
-        using var elboStep = new ElboStep(model, config, generator);
+        var stages = model.Stages(config, pixels);
+        var run = new RunState(config, info, model, generator, clock, Report, cancellationToken);
+        for (int i = 0; i < stages.Count; i++)
+        {
+            var stage = stages[i];
+            Report(new StageReport(i < stages.Count - 1 ? $"{StageReport.Pretraining} {stage.Name}" : i == 0 ? StageReport.FirstStep : $"training {config.Model}"));
+            var data = stage.Inputs?.Invoke(pixels) ?? pixels;
+            try
+            {
+                if (i < stages.Count - 1) run.PreTrain(stage, data);
+                else run.Train(stage, data, testSet, folder);
+            }
+            finally
+            {
+                if (!ReferenceEquals(data, pixels)) { data.Pool.Dispose(); data.Validation?.Dispose(); data.Test.Dispose(); }
+            }
+        }
+        return new TrainingResult(config, folder?.Path, run.FinalTest, clock.Elapsed);
+    }
 
-        long n = train.Count, stepsPerEpoch = (n + config.BatchSize - 1) / config.BatchSize;
-        long totalSteps = stepsPerEpoch * config.Epochs, step = 0;
-        long reportEvery = Math.Max(1, stepsPerEpoch / ReportsPerEpoch);
-        var clock = Stopwatch.StartNew();
-        Dictionary<string, double> testMetrics = [];
-        Report(new StageReport(StageReport.FirstStep));
+    /// <summary>One run's loop state: the model, its random stream, the clock and where reports go.</summary>
+    sealed class RunState(RunConfig config, ModelInfo info, GenerativeModel model, Generator generator, Stopwatch clock,
+        Action<TrainingEvent> report, CancellationToken cancellationToken)
+    {
+        public IReadOnlyDictionary<string, double> FinalTest { get; private set; } = new Dictionary<string, double>();
+        // The labeled images cycled through, across epochs: semi-supervised runs take a labeled batch every step.
+        LabeledStream? labeled;
+        // The stage's start on the run's clock and what is left of the time limit then (M1+M2: after M1): for the ETA.
+        TimeSpan stageStart;
+        double stageBudgetMinutes;
 
-        for (int epoch = 1; epoch <= config.Epochs; epoch++)
+        /// <summary>A stage before the last: step reports only, as epoch 0 with steps counting up to 0.</summary>
+        public void PreTrain(Stage stage, TrainingData data)
+        {
+            long total = StepsPerEpoch(data) * stage.Epochs;
+            long step = -total;
+            (stageStart, stageBudgetMinutes) = (clock.Elapsed, 0);
+            using var updater = new Updater(stage.Updates);
+            for (int epoch = 1; epoch <= stage.Epochs; epoch++)
+                RunEpoch(stage, updater, data, 0, ref step, total, stage.Name + "-");
+        }
+
+        /// <summary>The last stage: every epoch evaluated, drawn and checkpointed (for semi-supervised runs, the best validation epoch).</summary>
+        public void Train(Stage stage, TrainingData data, ImageSet pixelTest, RunFolder? folder)
+        {
+            long step = 0, total = StepsPerEpoch(data) * stage.Epochs;
+            double bestValidation = double.PositiveInfinity;
+            stageStart = clock.Elapsed;
+            stageBudgetMinutes = config.MaxMinutes > 0 ? Math.Max(1e-9, config.MaxMinutes - stageStart.TotalMinutes) : 0;
+            var evaluate = stage.Evaluate ?? throw new InvalidOperationException($"The last stage of {config.Model} has no evaluation.");
+            using var updater = new Updater(stage.Updates);
+            for (int epoch = 1; epoch <= stage.Epochs; epoch++)
+            {
+                var epochClock = Stopwatch.StartNew();
+                var train = RunEpoch(stage, updater, data, epoch, ref step, total, "");
+                var trainSeconds = epochClock.Elapsed.TotalSeconds;
+                model.eval();
+                var test = evaluate(data.Test);
+                var validation = data.Validation is null ? null : evaluate(data.Validation);
+                report(new EpochReport(epoch, config.Epochs, step, train, test, epochClock.Elapsed, data.Pool.Count / trainSeconds) { Validation = validation });
+
+                var images = new EpochImages(epoch, Samples(model, info), Reconstructions(model, info, pixelTest));
+                folder?.WriteSamples(epoch, images.Samples);
+                report(images);
+                // With a validation set, keep the checkpoint with the lowest validation error (ties keep the earlier one).
+                bool keep = validation is null || validation[Metrics.Error] < bestValidation;
+                if (keep)
+                {
+                    if (validation is not null) bestValidation = validation[Metrics.Error];
+                    if (folder is not null)
+                    {
+                        folder.SaveCheckpoint(model, config, epoch);
+                        report(new CheckpointSaved(epoch, folder.ModelFile));
+                    }
+                    var final = new Dictionary<string, double>(test) { ["best-epoch"] = epoch };
+                    if (validation is not null) final["validation-" + Metrics.Error] = bestValidation;
+                    FinalTest = final;
+                }
+                if (config.MaxMinutes > 0 && clock.Elapsed.TotalMinutes >= config.MaxMinutes) break;
+            }
+        }
+
+        long StepsPerEpoch(TrainingData data) => (data.Pool.Count + config.BatchSize - 1) / config.BatchSize;
+
+        /// <summary>One pass over the pool; returns the epoch's mean of every loss term per image.</summary>
+        Dictionary<string, double> RunEpoch(Stage stage, Updater updater, TrainingData data, int epoch, ref long step, long totalSteps, string prefix)
         {
             model.train();
-            var epochClock = Stopwatch.StartNew();
-            double epochRec = 0, epochKl = 0, windowRec = 0, windowKl = 0;
+            var pool = data.Pool;
+            long n = pool.Count, reportEvery = Math.Max(1, StepsPerEpoch(data) / ReportsPerEpoch);
+            var epochSums = new Dictionary<string, double>();
+            var windowSums = new Dictionary<string, double>();
             long windowImages = 0;
             var windowClock = Stopwatch.StartNew();
+            bool binarize = stage.Binarize && config.Binarize == Binarization.Dynamic;
+            Tensor Prepare(Tensor x) => binarize ? Evaluation.Binarize(x, Binarization.Dynamic, generator) : x;
+            bool semi = stage.UsesLabels && data.LabeledIndices is not null, fullyLabeled = semi && data.LabeledCount == n;
+            bool labels = stage.UsesLabels && info.Has(Capability.Conditional) && data.LabeledIndices is null;
+            labeled ??= semi ? new LabeledStream(data.LabeledIndices!, generator) : null;
             using var order = randperm(n, generator: generator);
             for (long start = 0; start < n; start += config.BatchSize)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var size = Math.Min(config.BatchSize, n - start);
-                double r, k;
                 using (NewDisposeScope())
-                    (r, k) = elboStep.Step(train.Images.index_select(0, order.narrow(0, start, size)));
-                epochRec += r; epochKl += k; windowRec += r; windowKl += k; windowImages += size;
+                {
+                    Batch batch;
+                    if (fullyLabeled)
+                    {
+                        var rows = labeled!.Next((int)size);
+                        batch = new Batch(null, null, Prepare(pool.Images.index_select(0, rows)), pool.Labels.index_select(0, rows));
+                    }
+                    else
+                    {
+                        // Semi-supervised: one unlabeled batch (labels unseen) and one labeled batch per step, the
+                        // labeled images cycled through in a fresh order each time they run out.
+                        var rows = order.narrow(0, start, size);
+                        var x = Prepare(pool.Images.index_select(0, rows));
+                        var labeledRows = labeled?.Next(config.BatchSize);
+                        batch = labeledRows is null
+                            ? new Batch(x, labels ? pool.Labels.index_select(0, rows) : null)
+                            : new Batch(x, null, Prepare(pool.Images.index_select(0, labeledRows)), pool.Labels.index_select(0, labeledRows));
+                    }
+                    foreach (var (name, value) in updater.Step(batch))
+                    {
+                        // Every step's terms are on the host already: a NaN ends the run at the step it appears.
+                        if (!double.IsFinite(value))
+                            throw new TrainingDivergedException(TrainingDivergedException.AtStep(step + 1, epoch, prefix + name, value, stage.Name));
+                        epochSums[prefix + name] = epochSums.GetValueOrDefault(prefix + name) + value * size;
+                        windowSums[prefix + name] = windowSums.GetValueOrDefault(prefix + name) + value * size;
+                    }
+                }
+                windowImages += size;
                 step++;
                 // Step 1 too: a watcher sees the first loss as soon as it exists.
-                if (step == 1 || step % reportEvery == 0 || start + config.BatchSize >= n)
+                long done = epoch == 0 ? step + totalSteps : step;                // a stage before the last counts up to 0
+                if (done == 1 || step % reportEvery == 0 || start + config.BatchSize >= n)
                 {
                     var elapsed = clock.Elapsed;
-                    var (eta, atLimit) = StepReport.EstimateEta(elapsed, step, totalSteps, config.Epochs, config.MaxMinutes);
-                    Report(new StepReport(epoch, step, totalSteps, Metrics.Losses(windowRec / windowImages, windowKl / windowImages),
+                    var (eta, atLimit) = StepReport.EstimateEta(elapsed - stageStart, done, totalSteps, epoch == 0 ? stage.Epochs : config.Epochs, stageBudgetMinutes);
+                    report(new StepReport(epoch, step, totalSteps, windowSums.ToDictionary(kv => kv.Key, kv => kv.Value / windowImages),
                         windowImages / windowClock.Elapsed.TotalSeconds, elapsed, eta) { StopsAtTimeLimit = atLimit });
-                    windowRec = windowKl = 0; windowImages = 0; windowClock.Restart();
+                    windowSums.Clear(); windowImages = 0; windowClock.Restart();
                 }
             }
-            var trainSeconds = epochClock.Elapsed.TotalSeconds;
-            testMetrics = Evaluation.Elbo(model, test, config.Binarize);
-            Report(new EpochReport(epoch, config.Epochs, step, Metrics.Losses(epochRec / n, epochKl / n), testMetrics,
-                epochClock.Elapsed, n / trainSeconds));
-
-            var images = new EpochImages(epoch, Samples(model), Reconstructions(model, test));
-            folder?.WriteSamples(epoch, images.Samples);
-            Report(images);
-            if (folder is not null)
-            {
-                folder.SaveCheckpoint(model, config, epoch);
-                Report(new CheckpointSaved(epoch, folder.ModelFile));
-            }
-            if (config.MaxMinutes > 0 && clock.Elapsed.TotalMinutes >= config.MaxMinutes) break;
+            return epochSums.ToDictionary(kv => kv.Key, kv => kv.Value / n);
         }
-        return new TrainingResult(config, folder?.Path, testMetrics, clock.Elapsed);
     }
 
-    /// <summary>A 10x10 grid from the prior, with the same z every epoch so successive grids show the model learning.</summary>
-    public static ImageGrid Samples(VariationalAutoencoder model)
+    /// <summary>
+    /// The updates of one step, each with its own Adam: forward, backward and step, one network after the other, so a
+    /// GAN's discriminator update comes before its generator's. Shared with `bench`, so it measures what `train` runs.
+    /// </summary>
+    public sealed class Updater(IReadOnlyList<Update> updates) : IDisposable
+    {
+        readonly (Update Update, FusedAdam Optimizer)[] _updates =
+            [.. updates.Select(u => (u, new FusedAdam(u.Parameters, u.LearningRate, u.Beta1)))];
+
+        /// <summary>Runs every update on the batch; returns each loss term's value (nats per image).</summary>
+        public List<(string Name, double Value)> Step(Batch batch)
+        {
+            var terms = new List<(string, double)>();
+            foreach (var (update, optimizer) in _updates)
+            {
+                using var scope = NewDisposeScope();
+                var loss = update.Loss(batch);
+                optimizer.zero_grad();
+                loss.Objective.backward();
+                optimizer.step();
+                foreach (var (name, value) in loss.Terms) terms.Add((name, value.item<float>()));
+            }
+            return terms;
+        }
+
+        public void Dispose()
+        {
+            foreach (var (_, optimizer) in _updates) optimizer.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A 10x10 grid from the prior, with the same z every epoch so successive grids show the model learning. Conditional
+    /// models: row y is class y, and column j shares one z, so a column shows one style drawn as every digit.
+    /// </summary>
+    public static ImageGrid Samples(GenerativeModel model, ModelInfo info, double temperature = 1.0, long seed = Evaluation.EvaluationSeed)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var means = model.sample(GridSide * GridSide, new Generator((ulong)Evaluation.EvaluationSeed));
-        return ToGrid(means, GridSide, GridSide);
+        var generator = new Generator((ulong)seed);
+        using var t = temperature.ToScalar();
+        if (!info.Has(Capability.Conditional)) return ToGrid(model.Sample(GridSide * GridSide, generator, temperature), GridSide, GridSide);
+        var labels = Scalars.Range(GridSide).repeat_interleave(GridSide);    // [100]: 0×10, 1×10, …
+        var z = randn(new long[] { GridSide, model.Latent }, generator: generator).mul_(t).repeat(GridSide, 1);
+        return ToGrid(model.Decode(model.Prior(z, labels), labels), GridSide, GridSide);
     }
 
-    /// <summary>Rows alternate: 10 test digits, then their reconstructions (posterior mean), four pairs of rows.</summary>
-    public static ImageGrid Reconstructions(VariationalAutoencoder model, ImageSet test, int pairs = 4)
+    /// <summary>
+    /// Rows alternate: 10 test digits, then their reconstructions through the posterior mean, four pairs of rows. The
+    /// label of a conditional model is the classifier's guess when it has one (it sees no test labels), else the true one.
+    /// </summary>
+    public static ImageGrid Reconstructions(GenerativeModel model, ModelInfo info, ImageSet test, int pairs = 4)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         int count = (int)Math.Min(pairs * GridSide, test.Count) / GridSide * GridSide;
-        var originals = test.Images.narrow(0, 0, count);
-        var reconstructions = model.reconstruct(originals);
-        var interleaved = stack([originals.view(-1, GridSide, 784), reconstructions.view(-1, GridSide, 784)], 1).view(-1, 784);
+        var x = test.Images.narrow(0, 0, count);
+        var labels = !info.Has(Capability.Conditional) ? null
+            : info.Has(Capability.Classifier) ? model.Classify(x).argmax(1) : test.Labels.narrow(0, 0, count);
+        var reconstructions = model.Decode(model.Encode(x, labels).Mu, labels);
+        var interleaved = stack([x.view(-1, GridSide, 784), reconstructions.view(-1, GridSide, 784)], 1).view(-1, 784);
         return ToGrid(interleaved, 2 * count / GridSide, GridSide);
     }
 
     /// <summary>[rows·cols, 784] intensities in [0, 1] → raw 8-bit pixels.</summary>
     public static ImageGrid ToGrid(Tensor images, int rows, int cols)
     {
-        using var bytes = images.mul(255).round_().clamp_(0, 255).to(ScalarType.Byte).contiguous();
+        using var bytes = images.mul(Scalars.Of(255)).round_().clamp_(Scalars.Of(0), Scalars.Of(255)).to(ScalarType.Byte).contiguous();
         return new ImageGrid(rows, cols, 28, 28, bytes.data<byte>().ToArray());
+    }
+
+    /// <summary>Cycles through the labeled indices, reshuffled on every pass.</summary>
+    sealed class LabeledStream(Tensor indices, Generator generator)
+    {
+        long _position = long.MaxValue;
+        Tensor? _order;
+
+        public Tensor Next(int count)
+        {
+            var pieces = new List<Tensor>();
+            long n = indices.shape[0];
+            while (count > 0)
+            {
+                if (_position >= n)
+                {
+                    _order?.Dispose();
+                    using var permutation = randperm(n, generator: generator);
+                    _order = indices.index_select(0, permutation).DetachFromDisposeScope();   // lives across steps
+                    _position = 0;
+                }
+                var take = (int)Math.Min(count, n - _position);
+                pieces.Add(_order!.narrow(0, _position, take));
+                _position += take;
+                count -= take;
+            }
+            return pieces.Count == 1 ? pieces[0] : cat(pieces, 0);
+        }
     }
 }

@@ -49,7 +49,7 @@ public sealed record StepReport(
 /// </summary>
 public sealed record StageReport(string Stage) : TrainingEvent
 {
-    public const string LoadingData = "loading data", BuildingModel = "building the model", PretrainingM1 = "pre-training M1",
+    public const string LoadingData = "loading data", BuildingModel = "building the model", Pretraining = "pre-training",
         FirstStep = "first step";
 }
 
@@ -92,20 +92,25 @@ public sealed record TrainingResult(RunConfig Config, string? OutputDirectory, I
 /// <summary>The training diverged: a loss became NaN or infinite. The message says where and what to try.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message)
 {
+    /// <summary>What to say when a loss term of step <paramref name="step"/> is not finite.</summary>
+    public static string AtStep(long step, int epoch, string term, double value, string? stage = null) =>
+        $"The loss became {Kind(value)} at step {step} of {(epoch == 0 && !string.IsNullOrEmpty(stage) ? $"{stage} pre-training" : $"epoch {epoch}")} ({term} = {value}); try a lower learning rate.";
+
     /// <summary>The divergence a step or epoch report shows (a non-finite number), or null.</summary>
     public static string? Describe(TrainingEvent e)
     {
-        static string? FirstBad(IReadOnlyDictionary<string, double>? metrics) =>
-            metrics?.FirstOrDefault(m => !double.IsFinite(m.Value)) is { Key: not null } bad ? $"{bad.Key} = {bad.Value}" : null;
+        static KeyValuePair<string, double>? FirstBad(IReadOnlyDictionary<string, double>? metrics) =>
+            metrics?.FirstOrDefault(m => !double.IsFinite(m.Value)) is { Key: not null } bad ? bad : null;
         return e switch
         {
-            StepReport s when FirstBad(s.Metrics) is { } bad =>
-                $"The loss became {(bad.EndsWith("NaN") ? "NaN" : "infinite")} at step {s.Step} of epoch {s.Epoch} ({bad}); try a lower learning rate.",
+            StepReport s when FirstBad(s.Metrics) is { } bad => AtStep(s.Step, s.Epoch, bad.Key, bad.Value),
             EpochReport r when (FirstBad(r.Train) ?? FirstBad(r.Test) ?? FirstBad(r.Validation)) is { } bad =>
-                $"The loss became {(bad.EndsWith("NaN") ? "NaN" : "infinite")} by the end of epoch {r.Epoch} ({bad}); try a lower learning rate.",
+                $"The loss became {Kind(bad.Value)} by the end of epoch {r.Epoch} ({bad.Key} = {bad.Value}); try a lower learning rate.",
             _ => null,
         };
     }
+
+    static string Kind(double value) => double.IsNaN(value) ? "NaN" : "infinite";
 
     public static void ThrowIfDiverged(TrainingEvent e)
     {

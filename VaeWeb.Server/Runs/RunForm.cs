@@ -1,34 +1,27 @@
+using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Training;
 
 namespace VaeWeb.Server.Runs;
 
 /// <summary>
-/// The new-run form's state: every RunConfig field, editable, with hidden sizes as text. Validation is the engine's own
-/// (<see cref="RunConfig.Validate"/>), so the form, the API and the CLI reject exactly the same values.
+/// The new-run form's state: a <see cref="RunConfig"/> edited field by field with `with`, the hidden sizes as text, and
+/// the run's name. Validation is the engine's own (<see cref="RunConfig.Validate"/>), so the form, the API and the CLI
+/// reject exactly the same values; the model-specific fields shown are the ones the registered model uses.
 /// </summary>
 public sealed class RunForm
 {
     public string Name { get; set; } = "";
-    public ModelKind Model { get; set; }
-    public Architecture Arch { get; set; }
-    public string Dataset { get; set; } = "mnist";
-    public int Latent { get; set; }
+    public RunConfig Config { get; private set; } = new();
     public string Hidden { get; set; } = "";
-    public int Epochs { get; set; }
-    public int BatchSize { get; set; }
-    public double LearningRate { get; set; }
-    public long Seed { get; set; }
-    public Binarization Binarize { get; set; }
-    public int TrainLimit { get; set; }
-    public int TestLimit { get; set; }
-    public int Labels { get; set; }
-    public VaeWeb.Engine.Data.ValidationSplit Split { get; set; }
-    public double Alpha { get; set; }
-    public bool LearnedPrior { get; set; }
-    public int M1Epochs { get; set; }
-    public double MaxMinutes { get; set; }
 
     public RunForm() => Apply(new RunConfig());
+
+    /// <summary>Changes the config, e.g. <c>Set(c => c with { Epochs = 5 })</c>.</summary>
+    public void Set(Func<RunConfig, RunConfig> change) => Config = change(Config);
+
+    /// <summary>Whether the chosen model uses this model-specific field (<see cref="ModelInfo.Options"/>).</summary>
+    public bool Shows(string field) => Config.Info?.Uses(field) == true;
 
     public sealed record Preset(string Name, string Description, RunConfig Config);
 
@@ -46,9 +39,7 @@ public sealed class RunForm
 
     public void Apply(RunConfig c)
     {
-        (Model, Arch, Dataset, Latent, Epochs, BatchSize, LearningRate, Seed, Binarize, TrainLimit, TestLimit) =
-            (c.Model, c.Arch, c.Dataset, c.Latent, c.Epochs, c.BatchSize, c.LearningRate, c.Seed, c.Binarize, c.TrainLimit, c.TestLimit);
-        (Labels, Split, Alpha, LearnedPrior, M1Epochs, MaxMinutes) = (c.Labels, c.Split, c.Alpha, c.LearnedPrior, c.M1Epochs, c.MaxMinutes);
+        Config = c;
         Hidden = string.Join(", ", c.Hidden);
     }
 
@@ -59,12 +50,7 @@ public sealed class RunForm
         var widths = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
             if (!int.TryParse(parts[i], out widths[i])) return (null, $"'{parts[i]}' is not a whole number: give widths like 500, 500.");
-        return (new RunConfig
-        {
-            Model = Model, Arch = Arch, Dataset = Dataset, Latent = Latent, Hidden = widths, Epochs = Epochs, BatchSize = BatchSize,
-            LearningRate = LearningRate, Seed = Seed, Binarize = Binarize, TrainLimit = TrainLimit, TestLimit = TestLimit,
-            Labels = Labels, Split = Split, Alpha = Alpha, LearnedPrior = LearnedPrior, M1Epochs = M1Epochs, MaxMinutes = MaxMinutes,
-        }, null);
+        return (Config with { Hidden = widths }, null);
     }
 
     /// <summary>Error message per RunConfig field name ("Epochs", "Hidden", …).</summary>
@@ -74,5 +60,32 @@ public sealed class RunForm
         var errors = (config?.Validate() ?? []).GroupBy(e => e.Field).ToDictionary(g => g.Key, g => string.Join(" ", g.Select(e => e.Message)));
         if (hiddenError is not null) errors["Hidden"] = hiddenError;
         return errors;
+    }
+}
+
+/// <summary>The config as rows of a table: the common fields, and the model-specific ones its model uses.</summary>
+public static class RunConfigRows
+{
+    public static IEnumerable<(string Name, string Value)> For(RunConfig c)
+    {
+        var info = c.Info;
+        bool Uses(string field) => info?.Uses(field) == true;
+        if (Uses(nameof(RunConfig.Labels))) yield return ("labels", c.Labels == 0 ? "all" : $"{c.Labels:N0}, balanced");
+        if (Uses(nameof(RunConfig.Split))) yield return ("train / validation split", c.Split == ValidationSplit.Poster ? "55,000 / 5,000 (poster)" : "50,000 / 10,000 (Kingma et al.)");
+        if (Uses(nameof(RunConfig.Alpha))) yield return ("alpha", c.Alpha == 0 ? "0.1·N / labels" : $"{c.Alpha:G4}");
+        if (Uses(nameof(RunConfig.M1Epochs))) yield return ("M1 epochs", $"{c.M1Epochs}");
+        if (Uses(nameof(RunConfig.LearnedPrior))) yield return ("prior p(z|y)", c.LearnedPrior ? "learned per class" : "N(0, I)");
+        if (c.MaxMinutes > 0) yield return ("time limit", $"{c.MaxMinutes:G4} min");
+        yield return ("model", $"{c.Model} ({c.Arch})".ToLowerInvariant());
+        yield return ("dataset", c.Dataset);
+        yield return ("latent size", $"{c.Latent}");
+        yield return ("hidden sizes", string.Join(", ", c.Hidden));
+        yield return ("epochs", $"{c.Epochs}");
+        yield return ("batch size", $"{c.BatchSize}");
+        yield return ("learning rate", $"{c.LearningRate:G4}");
+        yield return ("seed", $"{c.Seed}");
+        yield return ("binarization", c.Binarize.ToString().ToLowerInvariant());
+        yield return ("training images", c.TrainLimit == 0 ? "all" : $"{c.TrainLimit:N0}");
+        yield return ("test images", c.TestLimit == 0 ? "all" : $"{c.TestLimit:N0}");
     }
 }

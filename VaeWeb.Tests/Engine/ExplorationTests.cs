@@ -40,14 +40,6 @@ public sealed class TrainedM2 : IDisposable
     }
 }
 
-/// <summary>
-/// Run alone, after the parallel tests: once in about eight full runs the fixture's training died in libtorch
-/// ("toFloat at Scalar.h:140") while other trainings ran in parallel; never when run alone. Not yet understood.
-/// </summary>
-[CollectionDefinition(nameof(ExplorationTests), DisableParallelization = true)]
-public sealed class ExplorationCollection;
-
-[Collection(nameof(ExplorationTests))]
 public class ExplorationTests(TrainedM2 trained) : IClassFixture<TrainedM2>
 {
     [Fact]

@@ -19,7 +19,7 @@ public class M2Tests
         var batched = model.NegativeUnlabeledBound(x, noise);
 
         // The definition, one label at a time: Σ_y q(y|x) L(x, y) − H(q(y|x)).
-        var probabilities = nn.functional.softmax(model.classify(x), 1);
+        var probabilities = nn.functional.softmax(model.Classify(x), 1);
         var explicitSum = zeros(5);
         for (int y = 0; y < M2.Classes; y++)
         {

@@ -21,8 +21,8 @@ public class TrainingTests
     {
         var config = Small(3);
         manual_seed(config.Seed);
-        using var untrained = ModelFactory.Create(config);
-        var before = Evaluation.Elbo(untrained, Mnist.Value.Test.Take(config.TestLimit), config.Binarize)[Metrics.Elbo];
+        using var untrained = ModelRegistry.Create(config);
+        var before = untrained.Evaluate(Mnist.Value.Test.Take(config.TestLimit), config.Binarize)[Metrics.Elbo];
         var events = new List<TrainingEvent>();
         Train(config, events: events);
 
@@ -99,7 +99,7 @@ public class TrainingTests
         using var _ = model;
         Assert.Equal(2, checkpoint.Epoch);
         Assert.Equal(config.Hidden, checkpoint.Config.Hidden);
-        var reloaded = Evaluation.Elbo(model, Mnist.Value.Test.Take(config.TestLimit), config.Binarize);
+        var reloaded = model.Evaluate(Mnist.Value.Test.Take(config.TestLimit), config.Binarize);
         Assert.Equal(result.FinalTest[Metrics.Elbo], reloaded[Metrics.Elbo], 3);   // same weights, same evaluation noise
         Directory.Delete(folder, recursive: true);
     }
@@ -114,7 +114,7 @@ public class TrainingTests
         using var __ = model;
         var test = Mnist.Value.Test.Take(300);
 
-        var elbo = Evaluation.Elbo(model, test, config.Binarize)[Metrics.Elbo];
+        var elbo = model.Evaluate(test, config.Binarize)[Metrics.Elbo];
         var k1 = Evaluation.ImportanceWeightedLogLikelihood(model, test, config.Binarize, 1);
         var k50 = Evaluation.ImportanceWeightedLogLikelihood(model, test, config.Binarize, 50);
 

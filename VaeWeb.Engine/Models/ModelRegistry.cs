@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using VaeWeb.Engine.Training;
+using static TorchSharp.torch;
+
+namespace VaeWeb.Engine.Models;
+
+/// <summary>
+/// A model as the rest of the app knows it: its name in configs ("m2"), a title for people, what it can do, which
+/// architectures it has, which of <see cref="RunConfig"/>'s model-specific fields it uses (the form shows those),
+/// and how to build it from a config.
+/// </summary>
+public sealed record ModelInfo(string Name, string Title, Capability Capabilities, Architecture[] Architectures, string[] Options,
+    Func<RunConfig, GenerativeModel> Create)
+{
+    /// <summary>What the architecture choice changes for this model, for the form (null: the obvious).</summary>
+    public string? ArchitectureHelp { get; init; }
+
+    public bool Has(Capability capability) => (Capabilities & capability) == capability;
+    public bool Uses(string option) => Options.Contains(option);
+}
+
+/// <summary>Every model that can be trained, by name. The engine registers its own; tests and plug-ins add theirs.</summary>
+public static class ModelRegistry
+{
+    static readonly ConcurrentDictionary<string, ModelInfo> Models = new();
+    static readonly Lock GlobalGenerator = new();
+
+    static ModelRegistry()
+    {
+        const Capability vae = Capability.Encoder | Capability.Likelihood;
+        Register(new(ModelKind.Vae, "VAE", vae, [Architecture.Fc, Architecture.Conv], [],
+            c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent) : new Vae(784, c.Latent, c.Hidden)));
+        Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional, [Architecture.Fc], [nameof(RunConfig.LearnedPrior)],
+            c => new Cvae(784, c.Latent, c.Hidden, c.LearnedPrior)));
+        string[] semi = [nameof(RunConfig.Labels), nameof(RunConfig.Split), nameof(RunConfig.Alpha)];
+        const Capability m2 = Capability.Encoder | Capability.Conditional | Capability.Classifier | Capability.SemiSupervised;
+        Register(new(ModelKind.M2, "M2 (semi-supervised)", m2, [Architecture.Fc, Architecture.Conv], semi,
+            c => new M2(784, c.Latent, c.Hidden, convolutional: c.Arch == Architecture.Conv)) { ArchitectureHelp = "conv: a convnet classifier q(y|x)" });
+        Register(new(ModelKind.M1M2, "M1+M2 (semi-supervised)", m2, [Architecture.Fc], [.. semi, nameof(RunConfig.M1Epochs)],
+            c => new M1M2(784, c.Latent, c.Hidden, c.Latent, [c.Hidden[0]])));
+    }
+
+    /// <summary>Adds a model (or replaces one of the same name).</summary>
+    public static void Register(ModelInfo model) => Models[Key(model.Name)] = model;
+
+    public static IReadOnlyList<ModelInfo> All => [.. Models.Values.OrderBy(m => m.Name == ModelKind.Vae ? "" : m.Name)];
+
+    /// <summary>The model of that name; spelling is forgiving ("M1+M2", "m1m2" and "m1-m2" are one model).</summary>
+    public static ModelInfo? Find(string? name) => name is null ? null : Models.GetValueOrDefault(Key(name));
+
+    public static ModelInfo Get(string name) => Find(name)
+        ?? throw new InvalidConfigException([(nameof(RunConfig.Model), $"Unknown model '{name}'. Use one of: {string.Join(", ", All.Select(m => m.Name))}.")]);
+
+    /// <summary>
+    /// A freshly initialized model for the config, its weights determined by config.Seed. Initialization draws from
+    /// torch's global generator (TorchSharp's layers take no generator), so seeding and building happen under one
+    /// lock: a run started at the same moment cannot draw numbers out of the middle.
+    /// </summary>
+    public static GenerativeModel Create(RunConfig config)
+    {
+        var info = Get(config.Model);
+        lock (GlobalGenerator)
+        {
+            manual_seed(config.Seed);
+            return info.Create(config);
+        }
+    }
+
+    static string Key(string name) => name.Replace("-", "").Replace("+", "").Replace("_", "").ToLowerInvariant();
+}
