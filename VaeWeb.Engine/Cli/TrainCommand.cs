@@ -36,6 +36,10 @@ static class TrainCommand
         var alpha = new Option<double>("--alpha") { Description = "M2, M1+M2: weight of the labeled classification loss (0 = 0.1·N/N_labeled, equation 9's balance)." };
         var learnedPrior = new Option<bool>("--learned-prior") { Description = "CVAE: learn a Gaussian p(z|y) per class instead of N(0, I)." };
         var m1Epochs = new Option<int>("--m1-epochs") { Description = "M1+M2: epochs of M1 before M2 trains on its features.", DefaultValueFactory = _ => defaults.M1Epochs };
+        var drawSteps = new Option<int>("--draw-steps") { Description = "DRAW: steps T, each adding to the canvas (the paper's MNIST model: 64).", DefaultValueFactory = _ => defaults.DrawSteps };
+        var noAttention = new Option<bool>("--no-attention") { Description = "DRAW: read the whole image and write the whole canvas (no Gaussian filterbanks)." };
+        var readSize = new Option<int>("--read-size") { Description = "DRAW: the read glimpse is N×N (paper: 2).", DefaultValueFactory = _ => defaults.ReadSize };
+        var writeSize = new Option<int>("--write-size") { Description = "DRAW: the write patch is N×N (paper: 5).", DefaultValueFactory = _ => defaults.WriteSize };
         var maxMinutes = new Option<double>("--max-minutes") { Description = "Stop after the epoch that ends past this many minutes (0 = no limit)." };
         var output = new Option<string?>("--output", "-o") { Description = "Run folder for config.json, metrics.jsonl, model.pt and samples (default: runs/<time>-<model>-<arch>)." };
         var dataDir = CliOptions.DataDirectory();
@@ -43,7 +47,7 @@ static class TrainCommand
         var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
         {
             model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit,
-            labels, split, alpha, learnedPrior, m1Epochs, maxMinutes, output, dataDir,
+            labels, split, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, maxMinutes, output, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -55,6 +59,7 @@ static class TrainCommand
                 Binarize = parse.GetValue(binarize), TrainLimit = parse.GetValue(trainLimit), TestLimit = parse.GetValue(testLimit),
                 Labels = parse.GetValue(labels), Split = parse.GetValue(split), Alpha = parse.GetValue(alpha),
                 LearnedPrior = parse.GetValue(learnedPrior), M1Epochs = parse.GetValue(m1Epochs), MaxMinutes = parse.GetValue(maxMinutes),
+                DrawSteps = parse.GetValue(drawSteps), Attention = !parse.GetValue(noAttention), ReadSize = parse.GetValue(readSize), WriteSize = parse.GetValue(writeSize),
             };
             if (config.Validate() is { Count: > 0 } errors)
                 return CliOptions.Fail(string.Join(Environment.NewLine, errors.Select(e => e.Message)), CliOptions.UsageError);

@@ -109,6 +109,9 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
     public virtual (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels) =>
         throw new InvalidOperationException($"{GetName()} has no encoder.");
 
+    /// <summary>x [B, 784] → its reconstruction [B, 784]: by default the decoder's mean at the posterior mean.</summary>
+    public virtual Tensor Reconstruct(Tensor x, Tensor? labels) => Decode(Encode(x, labels).Mu, labels);
+
     /// <summary>Logits of q(y|x), [B, 10], for models with <see cref="Capability.Classifier"/>.</summary>
     public virtual Tensor Classify(Tensor x) => throw new InvalidOperationException($"{GetName()} has no classifier.");
 

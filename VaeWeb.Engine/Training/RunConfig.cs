@@ -16,6 +16,8 @@ public static class ModelKind
     public const string M2 = "m2";
     /// <summary>M2 on the latent means of an M1 VAE trained first on all images (Kingma et al. 2014, M1+M2).</summary>
     public const string M1M2 = "m1-m2";
+    /// <summary>DRAW (Gregor et al. 2015): a recurrent writer that draws in T steps, with or without attention.</summary>
+    public const string Draw = "draw";
 }
 
 public enum Architecture { Fc, Conv }
@@ -68,6 +70,15 @@ public sealed record RunConfig
     public bool LearnedPrior { get; init; }
     /// <summary>M1+M2: epochs of unsupervised M1 training before M2 learns on its features.</summary>
     public int M1Epochs { get; init; } = 10;
+    // DRAW: Latent is the size of each step's z_t and Hidden[0] the size of both LSTMs (the paper's MNIST model: 100, 256).
+    /// <summary>DRAW: glimpses T, each an encoder and a decoder LSTM step that adds to the canvas (the paper's MNIST model: 64).</summary>
+    public int DrawSteps { get; init; } = 64;
+    /// <summary>DRAW: read and write through Gaussian filterbanks (Section 3.2), or the whole image (Section 3.1).</summary>
+    public bool Attention { get; init; } = true;
+    /// <summary>DRAW with attention: the read glimpse is N×N (the paper's MNIST model: 2).</summary>
+    public int ReadSize { get; init; } = 2;
+    /// <summary>DRAW with attention: the write patch is N×N (the paper's MNIST model: 5).</summary>
+    public int WriteSize { get; init; } = 5;
     /// <summary>Stop after the epoch that ends past this many minutes of training (0 = no limit): fixed-time comparisons.</summary>
     public double MaxMinutes { get; init; }
 
@@ -77,7 +88,7 @@ public sealed record RunConfig
     [JsonIgnore] public bool IsConditional => Info?.Has(Capability.Conditional) == true;
 
     // Bounds that keep one request from taking the server down (memory, hours of CPU); generous for real work.
-    public const int MaxEpochs = 1000, MaxLatent = 512, MaxHiddenWidth = 4096, MaxHiddenLayers = 4, MaxBatch = 4096;
+    public const int MaxEpochs = 1000, MaxLatent = 512, MaxHiddenWidth = 4096, MaxHiddenLayers = 4, MaxBatch = 4096, MaxDrawSteps = 128;
 
     /// <summary>Every problem with this config, as (field, message); empty when it can be trained.</summary>
     public IReadOnlyList<(string Field, string Message)> Validate()
@@ -105,6 +116,12 @@ public sealed record RunConfig
                 $"Labels must be a multiple of 10 (the same count for each of the ten classes) between 10 and the training set size, or 0 for all (got {Labels}).");
         if (info.Uses(nameof(Alpha)))
             Check(Alpha >= 0 && double.IsFinite(Alpha), nameof(Alpha), $"Alpha must be 0 (automatic) or positive (got {Alpha}).");
+        if (info.Uses(nameof(DrawSteps)))
+            Check(DrawSteps is >= 1 and <= MaxDrawSteps, nameof(DrawSteps), $"DRAW's steps must be between 1 and {MaxDrawSteps} (got {DrawSteps}).");
+        if (info.Uses(nameof(ReadSize)))
+            Check(ReadSize is >= 1 and <= 28, nameof(ReadSize), $"The read glimpse must be 1 to 28 pixels square (got {ReadSize}).");
+        if (info.Uses(nameof(WriteSize)))
+            Check(WriteSize is >= 1 and <= 28, nameof(WriteSize), $"The write patch must be 1 to 28 pixels square (got {WriteSize}).");
         if (info.Uses(nameof(M1Epochs)))
             Check(M1Epochs is >= 1 and <= MaxEpochs, nameof(M1Epochs), $"M1 epochs must be between 1 and {MaxEpochs} (got {M1Epochs}).");
         return errors;

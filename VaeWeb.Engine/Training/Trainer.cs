@@ -280,7 +280,7 @@ public static class Trainer
         var x = test.Images.narrow(0, 0, count);
         var labels = !info.Has(Capability.Conditional) ? null
             : info.Has(Capability.Classifier) ? model.Classify(x).argmax(1) : test.Labels.narrow(0, 0, count);
-        var reconstructions = model.Decode(model.Encode(x, labels).Mu, labels);
+        var reconstructions = model.Reconstruct(x, labels);
         var interleaved = stack([x.view(-1, GridSide, 784), reconstructions.view(-1, GridSide, 784)], 1).view(-1, 784);
         return ToGrid(interleaved, 2 * count / GridSide, GridSide);
     }
