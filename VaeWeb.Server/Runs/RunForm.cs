@@ -81,6 +81,9 @@ public static class RunConfigRows
         if (Uses(nameof(RunConfig.Alpha))) yield return ("alpha", c.Alpha == 0 ? "0.1·N / labels" : $"{c.Alpha:G4}");
         if (Uses(nameof(RunConfig.M1Epochs))) yield return ("M1 epochs", $"{c.M1Epochs}");
         if (Uses(nameof(RunConfig.LearnedPrior))) yield return ("prior p(z|y)", c.LearnedPrior ? "learned per class" : "N(0, I)");
+        if (Uses(nameof(RunConfig.DrawSteps))) yield return ("steps T", $"{c.DrawSteps}");
+        if (Uses(nameof(RunConfig.Attention)))
+            yield return ("attention", c.Attention ? $"read {c.ReadSize}×{c.ReadSize}, write {c.WriteSize}×{c.WriteSize}" : "none (whole image read, whole canvas written)");
         if (c.MaxMinutes > 0) yield return ("time limit", $"{c.MaxMinutes:G4} min");
         yield return ("model", $"{c.Model} ({c.Arch})".ToLowerInvariant());
         yield return ("dataset", c.Dataset);
