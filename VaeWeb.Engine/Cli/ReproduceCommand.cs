@@ -63,7 +63,8 @@ static class ReproduceCommand
             foreach (var experiment in Experiments.Where(e => names.Length == 0 || names.Contains(e.Name)))
             {
                 var config = ConfigFor(experiment, budget, parse.GetValue(split));
-                var folder = Path.Combine(parse.GetValue(runs)!, experiment.Name);
+                // A fresh folder for every measurement: its metrics are this run's alone.
+                var folder = Path.Combine(parse.GetValue(runs)!, $"{experiment.Name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
                 var code = await TrainCommand.Train(config, folder, parse.GetValue(dataDir), cancellationToken);
                 if (code != 0) return code;
                 var metrics = File.ReadLines(new RunFolder(folder).MetricsFile)

@@ -65,6 +65,8 @@ static class TrainCommand
                 return CliOptions.Fail(string.Join(Environment.NewLine, errors.Select(e => e.Message)), CliOptions.UsageError);
             var folder = parse.GetValue(output)
                 ?? Path.Combine("runs", $"{DateTime.Now:yyyyMMdd-HHmmss}-{config.Model}-{config.Arch}".ToLowerInvariant());
+            try { RunFolder.CreateNew(folder); }                             // before loading anything: say it at once
+            catch (RunFolderInUseException e) { return CliOptions.Fail(e.Message, CliOptions.UsageError); }
             return await Train(config, folder, parse.GetValue(dataDir), cancellationToken);
         });
         return command;

@@ -4,6 +4,10 @@ using VaeWeb.Engine.Models;
 
 namespace VaeWeb.Engine.Training;
 
+/// <summary>A new run was pointed at a folder that already holds files (another run's, or anything else).</summary>
+public sealed class RunFolderInUseException(string path)
+    : IOException($"The folder {path} is not empty: a run starts in an empty folder, so that its metrics are its own. Choose another output folder, or delete that one.");
+
 /// <summary>
 /// A run's folder: config.json, metrics.jsonl (one JSON object per report), model.pt + checkpoint.json (the latest
 /// epoch; the config inside wins on resume), and samples-epochNNN.png grids.
@@ -12,6 +16,18 @@ public sealed class RunFolder
 {
     public string Path { get; }
     public RunFolder(string path) { Path = System.IO.Path.GetFullPath(path); Directory.CreateDirectory(Path); }
+
+    /// <summary>
+    /// The folder of a new run: it must be empty or not exist. metrics.jsonl is only ever appended to, so a second run
+    /// in the same folder would mix its lines with the first's, and a minimum over the file would span both runs.
+    /// </summary>
+    public static RunFolder CreateNew(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any())
+            throw new RunFolderInUseException(full);
+        return new RunFolder(full);
+    }
 
     public string ConfigFile => File("config.json");
     public string MetricsFile => File("metrics.jsonl");

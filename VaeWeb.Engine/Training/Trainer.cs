@@ -48,7 +48,7 @@ public static class Trainer
         config.ThrowIfInvalid();
         TorchRuntime.EnsureInitialized();
         var info = ModelRegistry.Get(config.Model);
-        var folder = outputDirectory is null ? null : new RunFolder(outputDirectory);
+        var folder = outputDirectory is null ? null : RunFolder.CreateNew(outputDirectory);
         void Report(TrainingEvent e)
         {
             TrainingDivergedException.ThrowIfDiverged(e);                    // a test-set NaN too, before JSON chokes on it

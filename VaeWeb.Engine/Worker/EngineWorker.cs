@@ -73,6 +73,12 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         {
             var config = RunConfig.FromJson(configJson);
             var folder = Path.Combine(runsDirectory, $"run-{runId}");
+            if (Directory.Exists(folder))
+            {
+                // The server starts this run afresh, so files there are another database's run of the same id.
+                log($"run {runId}: removing the stale folder {folder}");
+                Directory.Delete(folder, recursive: true);
+            }
             log($"run {runId}: training {config.Model} {config.Arch} on {config.Dataset}");
             var firstLoss = true;
             var sinceStart = System.Diagnostics.Stopwatch.StartNew();

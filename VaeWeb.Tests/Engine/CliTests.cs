@@ -34,6 +34,21 @@ public class CliTests
     }
 
     [Fact]
+    public void A_second_run_into_the_same_folder_is_refused_and_the_first_runs_metrics_stay_its_own()
+    {
+        var folder = Directory.CreateTempSubdirectory("vaeweb-cli-run-").FullName;
+        string[] train = ["train", "--epochs", "1", "--hidden", "50", "--latent", "5", "--train-limit", "500", "--test-limit", "100", "--output", folder];
+        var (first, firstOutput) = Engine(train);
+        Assert.True(first == 0, firstOutput);
+        var metrics = File.ReadAllText(Path.Combine(folder, "metrics.jsonl"));
+
+        var (second, output) = Engine([.. train[..^2], "--seed", "2", "--output", folder]);
+        Assert.NotEqual(0, second);
+        Assert.Contains("is not empty: a run starts in an empty folder", System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " "));   // the console wraps lines
+        Assert.Equal(metrics, File.ReadAllText(Path.Combine(folder, "metrics.jsonl")));   // nothing appended
+    }
+
+    [Fact]
     public void Help_documents_every_command()
     {
         var (exitCode, output) = Engine("--help");
