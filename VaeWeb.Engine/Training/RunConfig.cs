@@ -95,6 +95,10 @@ public sealed record RunConfig
     {
         var errors = new List<(string, string)>();
         void Check(bool ok, string field, string message) { if (!ok) errors.Add((field, message)); }
+        // JSON numbers bind to any integer of an enum ("binarize": 7 once trained silently as something undefined).
+        Check(Enum.IsDefined(Arch), nameof(Arch), $"Unknown architecture {(int)Arch}. Use fc or conv.");
+        Check(Enum.IsDefined(Binarize), nameof(Binarize), $"Unknown binarization {(int)Binarize}. Use dynamic or none.");
+        Check(Enum.IsDefined(Split), nameof(Split), $"Unknown split {(int)Split}. Use poster or kingma.");
         Check(Datasets.Names.Contains(Dataset), nameof(Dataset), $"Unknown dataset '{Dataset}'. Use one of: {string.Join(", ", Datasets.Names)}.");
         Check(Latent is >= 1 and <= MaxLatent, nameof(Latent), $"Latent size must be between 1 and {MaxLatent} (got {Latent}).");
         Check(Hidden is { Length: >= 1 and <= MaxHiddenLayers }, nameof(Hidden), $"Give 1 to {MaxHiddenLayers} hidden layer widths (got {Hidden?.Length ?? 0}).");

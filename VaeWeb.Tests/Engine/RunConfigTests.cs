@@ -39,6 +39,15 @@ public class RunConfigTests
     }
 
     [Fact]
+    public void Enum_numbers_outside_their_names_are_rejected()
+    {
+        var config = RunConfig.FromJson("""{ "binarize": 7, "arch": 9, "split": 3 }""");
+        var errors = config.Validate();
+        Assert.Equal(["Arch", "Binarize", "Split"], errors.Select(e => e.Field).Distinct().Order());
+        Assert.Contains(errors, e => e.Message == "Unknown binarization 7. Use dynamic or none.");
+    }
+
+    [Fact]
     public void Json_round_trip_keeps_every_field()
     {
         var config = new RunConfig { Arch = Architecture.Conv, Hidden = [300], Binarize = Binarization.None, Seed = 42, TrainLimit = 7 };
