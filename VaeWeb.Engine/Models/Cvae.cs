@@ -129,12 +129,13 @@ public sealed class Cvae : GenerativeModel
     {
         using var _ = no_grad();
         var generator = new Generator((ulong)Evaluation.EvaluationSeed);
+        using var images = Evaluation.FixedBinarization(set, binarize);
         double reconstruction = 0, kl = 0;
         for (long start = 0; start < set.Count; start += 1000)
         {
             using var scope = NewDisposeScope();
             var size = Math.Min(1000, set.Count - start);
-            var x = Evaluation.Binarize(set.Images.narrow(0, start, size), binarize, generator);
+            var x = images.narrow(0, start, size);
             var noise = randn(new long[] { size, Latent }, generator: generator);
             var (rec, klTerm) = Terms(x, set.Labels.narrow(0, start, size), noise);
             reconstruction += rec.sum().item<float>();

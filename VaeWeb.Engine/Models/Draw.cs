@@ -116,11 +116,12 @@ public sealed class Draw : GenerativeModel
         bool wasTraining = training;
         eval();
         var generator = new Generator((ulong)Evaluation.EvaluationSeed);
+        using var images = Evaluation.FixedBinarization(set, binarize);
         double reconstruction = 0, kl = 0;
         for (long start = 0; start < set.Count; start += 500)
         {
             using var scope = NewDisposeScope();
-            var x = Evaluation.Binarize(set.Images.narrow(0, start, Math.Min(500, set.Count - start)), binarize, generator);
+            var x = images.narrow(0, start, Math.Min(500, set.Count - start));
             var (r, k) = Terms(x, generator);
             reconstruction += r.item<float>();
             kl += k.item<float>();

@@ -10,6 +10,14 @@ public static class Evaluation
     /// <summary>Fixed seed of evaluation noise (binarization and z samples), so every epoch is scored on the same draws.</summary>
     public const long EvaluationSeed = 20131220;
 
+    /// <summary>
+    /// The one binarization of a set every estimator scores (ELBO, the importance-weighted bound at any k, every model):
+    /// each image's Bernoulli draw comes from a stream of its own seed, drawn for the whole set at once, so it does not
+    /// depend on the batch size or on how much z noise an estimator drew before it. Grey levels are returned as they are.
+    /// </summary>
+    public static Tensor FixedBinarization(ImageSet set, Binarization binarize) =>
+        binarize == Binarization.Dynamic ? Binarize(set.Images, binarize, new Generator((ulong)EvaluationSeed + 1)) : set.Images.alias();
+
     /// <summary>ELBO, reconstruction and KL per image over <paramref name="set"/>, one z sample per image.</summary>
     public static Dictionary<string, double> Elbo(VariationalAutoencoder model, ImageSet set, Binarization binarize, int batchSize = 1000)
     {
@@ -17,11 +25,12 @@ public static class Evaluation
         bool wasTraining = model.training;
         model.eval();
         var generator = new Generator((ulong)EvaluationSeed);
+        using var images = FixedBinarization(set, binarize);
         double reconstruction = 0, kl = 0;
         for (long start = 0; start < set.Count; start += batchSize)
         {
             using var scope = NewDisposeScope();
-            var x = Binarize(set.Images.narrow(0, start, Math.Min(batchSize, set.Count - start)), binarize, generator);
+            var x = images.narrow(0, start, Math.Min(batchSize, set.Count - start));
             var (mu, logVar) = model.Encode(x);
             var logits = model.DecodeLogits(GenerativeModel.Reparameterize(mu, logVar, generator));
             var (rec, klTerm) = VariationalAutoencoder.Loss(logits, x, mu, logVar);
@@ -44,12 +53,13 @@ public static class Evaluation
         var generator = new Generator((ulong)EvaluationSeed);
         // Keep the [k, B, 784] logits tensor near 64 MB whatever k is.
         int batch = (int)Math.Clamp(20_000_000L / (k * 784L), 1, 1000);
+        using var images = FixedBinarization(set, binarize);
         double total = 0;
         for (long start = 0; start < set.Count; start += batch)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            var x = Binarize(set.Images.narrow(0, start, Math.Min(batch, set.Count - start)), binarize, generator);
+            var x = images.narrow(0, start, Math.Min(batch, set.Count - start));
             total += model.ImportanceWeightedLogLikelihood(x, k, generator).sum().item<float>();
             onProgress?.Invoke(Math.Min(1.0, (double)(start + batch) / set.Count));
         }

@@ -69,6 +69,20 @@ public class TrainingTests
     }
 
     [Fact]
+    public void Every_estimator_scores_one_fixed_binarization_of_the_test_set()
+    {
+        using var test = Mnist.Value.Test.Take(2000);                      // loads libtorch (with its repair) first
+        using var scope = NewDisposeScope();
+        var first = Evaluation.FixedBinarization(test, Binarization.Dynamic);
+        var again = Evaluation.FixedBinarization(test, Binarization.Dynamic);
+        Assert.True(first.eq(again).all().item<bool>(), "the same binary images every time");
+        Assert.True(first.eq(0).logical_or(first.eq(1)).all().item<bool>());
+        // A Bernoulli draw of the grey levels: the ink per image matches its expectation.
+        Assert.Equal(test.Images.mean().item<float>(), first.mean().item<float>(), 2);
+        Assert.True(Evaluation.FixedBinarization(test, Binarization.None).eq(test.Images).all().item<bool>());
+    }
+
+    [Fact]
     public void Same_seed_gives_the_same_run()
     {
         var first = new List<TrainingEvent>();
