@@ -85,7 +85,13 @@ public sealed class TrainedModel : IDisposable
     /// Conditional models use the given label, or the classifier's guess on the current image at each step.
     /// Returns a 1x(2+count) grid: the original, the masked input (erased shown black), then the completions.
     /// </summary>
-    public ImageGrid Complete(float[] pixels, bool[] erased, int? label, int count, long seed, int iterations = 30)
+    /// <remarks>
+    /// Approximate: a pseudo-Gibbs chain (Rezende, Mohamed &amp; Wierstra 2014, Section 5.2) that alternates
+    /// z ~ q(z|x) and the missing pixels from p(x|z), the visible ones clamped. <paramref name="sampleMissing"/> draws the
+    /// missing pixels as Bernoulli samples (the chain of the paper); otherwise they are set to the Bernoulli means,
+    /// which gives smoother completions but is not a sampler of p(x_missing | x_visible).
+    /// </remarks>
+    public ImageGrid Complete(float[] pixels, bool[] erased, int? label, int count, long seed, int iterations = 30, bool sampleMissing = false)
     {
         if (erased.Length != Pixels) throw new ArgumentException($"The erased mask must have {Pixels} values (got {erased.Length}).");
         if (count is < 1 or > 16) throw new ArgumentException($"Ask for 1 to 16 completions (got {count}).");
@@ -103,7 +109,9 @@ public sealed class TrainedModel : IDisposable
             var labels = label is { } l ? full(count, Of(l), dtype: ScalarType.Int64) : CanClassify ? ClassifyLogits(x).argmax(1) : null;
             var (mu, logVar) = _model.Encode(x, labels);
             var z = GenerativeModel.Reparameterize(mu, logVar, generator);
-            x = (original * visible).Plus(Decode(z, labels) * missing);
+            var means = Decode(z, labels);
+            var filled = sampleMissing ? rand(means.shape, generator: generator).lt_(means) : means;
+            x = (original * visible).Plus(filled * missing);
         }
         return Trainer.ToGrid(cat([original, masked, x], 0), 1, count + 2);
     }

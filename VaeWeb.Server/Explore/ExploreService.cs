@@ -30,6 +30,8 @@ public sealed record ExploreRequest
     /// <summary>Interpolation steps; the manifold grid's side.</summary>
     public int Steps { get; init; } = 10;
     public bool Spherical { get; init; }
+    /// <summary>Completion: draw the missing pixels as Bernoulli samples (the pseudo-Gibbs chain) instead of their means.</summary>
+    public bool SampleMissing { get; init; }
 
     /// <summary>The settings that made this view's images, as (name, value) rows: a gallery's provenance lists these
     /// and nothing its view ignores (a sample grid has no region, a completion no temperature).</summary>
@@ -43,7 +45,7 @@ public sealed record ExploreRequest
             ExploreViews.Samples => [("temperature", $"{Temperature:G3}"), ("seed", $"{Seed}")],
             ExploreViews.Restyle => [.. Input(), .. ChosenLabel()],
             ExploreViews.Complete => [.. Input(), ("erased", Region == "mask" ? "brushed pixels (28x28 mask, stored)" : $"{Region} half"),
-                ("completions", $"{Count}"), ("seed", $"{Seed}"), .. ChosenLabel()],
+                ("completions", $"{Count}"), ("missing pixels", SampleMissing ? "sampled (pseudo-Gibbs)" : "Bernoulli means (approximate)"), ("seed", $"{Seed}"), .. ChosenLabel()],
             ExploreViews.Interpolate => [("from test digit", $"{TestIndex}"), ("to test digit", $"{ToTestIndex}"), ("steps", $"{Steps}"),
                 ("path", Spherical ? "spherical" : "linear")],
             ExploreViews.Manifold => [("grid", $"{Steps}x{Steps}"), .. ChosenLabel()],
@@ -108,7 +110,7 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DatasetCache
                 ExploreViews.Samples => model.Sample(CheckTemperature(request.Temperature), request.Seed),
                 ExploreViews.Restyle => model.Restyle(Input(model, request, out var label), request.Label ?? label).Grid,
                 ExploreViews.Manifold => model.Manifold(request.Steps, request.Label),
-                ExploreViews.Complete => model.Complete(Input(model, request, out var label2), Mask(request), request.Label ?? (model.NeedsLabel ? label2 : null), request.Count, request.Seed),
+                ExploreViews.Complete => model.Complete(Input(model, request, out var label2), Mask(request), request.Label ?? (model.NeedsLabel ? label2 : null), request.Count, request.Seed, sampleMissing: request.SampleMissing),
                 _ => model.Interpolate(Input(model, request, out var la), ToInput(model, request, out var lb), model.NeedsLabel ? la : null, model.NeedsLabel ? lb : null, request.Steps, request.Spherical),
             };
             return new ExploreResult(grid, Title(model, request), model.Epoch);

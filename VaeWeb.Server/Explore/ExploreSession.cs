@@ -33,6 +33,7 @@ public sealed class ExploreSession(long runId, RunConfig config, int epoch, Expl
     // Each tab's settings, kept across tab switches.
     public double Temperature { get; set; } = 1;
     public string Region { get; set; } = "bottom";
+    public bool SampleMissing { get; set; }
     public int Count { get; set; } = 6;
     public int ToDigit { get; set; } = 1;
     public bool Spherical { get; set; }

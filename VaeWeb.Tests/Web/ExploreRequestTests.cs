@@ -12,7 +12,7 @@ public class ExploreRequestTests
     {
         Assert.Equal(["temperature", "seed"], Names(new() { View = ExploreViews.Samples, Region = "top", Count = 3, Spherical = true }));
         Assert.Equal(["test digit"], Names(new() { View = ExploreViews.Restyle, TestIndex = 7, Temperature = 0.5 }));
-        Assert.Equal(["test digit", "erased", "completions", "seed"], Names(new() { View = ExploreViews.Complete, TestIndex = 2 }));
+        Assert.Equal(["test digit", "erased", "completions", "missing pixels", "seed"], Names(new() { View = ExploreViews.Complete, TestIndex = 2 }));
         Assert.Equal(["from test digit", "to test digit", "steps", "path"], Names(new() { View = ExploreViews.Interpolate, TestIndex = 1, ToTestIndex = 2 }));
         Assert.Equal(["grid", "label"], Names(new() { View = ExploreViews.Manifold, Steps = 20, Label = 3 }));
         Assert.Equal(["input"], Names(new() { View = ExploreViews.Classify, Drawing = new byte[784] }));

@@ -275,6 +275,13 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
         var pixels = (await completed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("pixels").GetBytesFromBase64();
         for (int i = 0; i < 784; i++)
             if (mask[i] == 0) Assert.Equal(pixels[i], pixels[2 * 784 + i]);
+        // Sampling the missing pixels (the pseudo-Gibbs chain itself): the erased half is black or white, the rest kept.
+        var sampled = await http.PostAsJsonAsync($"/api/runs/{app.RunId}/explore", new { view = "complete", testIndex = 4, region = "bottom", count = 3, sampleMissing = true });
+        var sampledPixels = (await sampled.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("pixels").GetBytesFromBase64();
+        for (int c = 2; c < 5; c++)
+            for (int i = 0; i < 784; i++)
+                if (i / 28 >= 14) Assert.True(sampledPixels[c * 784 + i] is 0 or 255, $"completion {c - 1}, pixel {i}: {sampledPixels[c * 784 + i]}");
+                else Assert.Equal(sampledPixels[i], sampledPixels[c * 784 + i]);
         var noMask = await http.PostAsJsonAsync($"/api/runs/{app.RunId}/explore", new { view = "complete", testIndex = 4, region = "mask" });
         Assert.Equal(HttpStatusCode.BadRequest, noMask.StatusCode);
     }
