@@ -17,6 +17,9 @@ public sealed class RunFolder
     public string Path { get; }
     public RunFolder(string path) { Path = System.IO.Path.GetFullPath(path); Directory.CreateDirectory(Path); }
 
+    /// <summary>Where a worker keeps the files of the server's run <paramref name="runId"/>.</summary>
+    public static string Of(string runsDirectory, long runId) => System.IO.Path.Combine(runsDirectory, $"run-{runId}");
+
     /// <summary>
     /// The folder of a new run: it must be empty or not exist. metrics.jsonl is only ever appended to, so a second run
     /// in the same folder would mix its lines with the first's, and a minimum over the file would span both runs.

@@ -39,7 +39,9 @@ public sealed record StepReport(
         var perEpoch = perStep * stepsPerEpoch;
         long current = (step + stepsPerEpoch - 1) / stepsPerEpoch;          // the epoch in progress always finishes
         long last = Math.Max(current, (long)Math.Ceiling(TimeSpan.FromMinutes(maxMinutes) / perEpoch));
-        return last < epochs ? (perEpoch * last - elapsed > TimeSpan.Zero ? perEpoch * last - elapsed : TimeSpan.Zero, true) : (toEnd, false);
+        if (last >= epochs) return (toEnd, false);
+        var toLimit = perEpoch * last - elapsed;
+        return (toLimit > TimeSpan.Zero ? toLimit : TimeSpan.Zero, true);
     }
 }
 

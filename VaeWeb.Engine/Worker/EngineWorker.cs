@@ -72,7 +72,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         try
         {
             var config = RunConfig.FromJson(configJson);
-            var folder = Path.Combine(runsDirectory, $"run-{runId}");
+            var folder = RunFolder.Of(runsDirectory, runId);
             if (Directory.Exists(folder))
             {
                 // The server starts this run afresh, so files there are another database's run of the same id.
@@ -87,7 +87,6 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
                 // Where the time before the first loss point goes (issue 9): each stage, then the first step, logged.
                 if (e is StageReport stage) log($"run {runId}: {stage.Stage} at {sinceStart.Elapsed.TotalSeconds:F2} s");
                 else if (e is StepReport first && firstLoss) { firstLoss = false; log($"run {runId}: first loss at step {first.Step}, {sinceStart.Elapsed.TotalSeconds:F2} s"); }
-                TrainingDivergedException.ThrowIfDiverged(e);                // JSON has no NaN: say what happened instead
                 var json = JsonSerializer.Serialize(e, RunConfig.Json);
                 Send(() => _connection.SendAsync(WorkerProtocol.Report, runId, json));
                 if (e is CheckpointSaved saved)

@@ -45,7 +45,7 @@ public sealed class EngineHub(RunDispatcher dispatcher, RunRecorder recorder) : 
 
     public async Task Finish(long runId, string outcome, string? error)
     {
-        EnsureAssigned(runId);
+        _ = Assigned(runId);
         dispatcher.RunEnded(Context.ConnectionId, runId);
         var status = outcome switch
         {
@@ -60,6 +60,4 @@ public sealed class EngineHub(RunDispatcher dispatcher, RunRecorder recorder) : 
 
     RunConfig Assigned(long runId) => dispatcher.ConfigOf(Context.ConnectionId, runId)
         ?? throw new HubException($"Run {runId} is not assigned to this worker.");
-
-    void EnsureAssigned(long runId) => Assigned(runId);
 }

@@ -59,8 +59,6 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
         finally { _gate.Release(); }
     }
 
-    public bool IsRunning(string connectionId, long runId) => ConfigOf(connectionId, runId) is not null;
-
     /// <summary>The config of the run this worker was given, or null when <paramref name="runId"/> is not its run.</summary>
     public RunConfig? ConfigOf(string connectionId, long runId)
     {

@@ -100,5 +100,5 @@ public sealed class RunService(IDbContextFactory<VaeWebDb> dbs, RunDispatcher di
     }
 
     /// <summary>Where the embedded worker keeps run <paramref name="id"/>'s files (config, metrics, checkpoint, sample images).</summary>
-    public string RunFolder(long id) => Path.Combine(data.Runs, $"run-{id}");
+    public string RunFolder(long id) => VaeWeb.Engine.Training.RunFolder.Of(data.Runs, id);
 }

@@ -200,7 +200,7 @@ public class EngineHubTests
         var done = await server.WaitForRunToFinish(run.Id, TimeSpan.FromMinutes(2));
         Assert.True(done.Status == RunStatus.Completed, $"{done.Status}: {done.Error}");
 
-        var folder = Path.Combine(Path.GetDirectoryName(server.Database)!, "runs", $"run-{run.Id}");
+        var folder = server.Services.GetRequiredService<RunService>().RunFolder(run.Id);
         var onDisk = await File.ReadAllBytesAsync(Path.Combine(folder, "model.pt"));
         Assert.True(onDisk.Length > 20 * WorkerProtocol.MaximumMessageBytes, $"the checkpoint is only {onDisk.Length:N0} bytes");
         await WaitUntil(async () =>
