@@ -27,6 +27,12 @@ public sealed class Cvae : GenerativeModel
     /// </summary>
     public bool Gaussian { get; }
 
+    /// <summary>
+    /// Gaussian p(x|y,z) only: [D], 1 where a dimension is modeled and 0 where it is left out of the likelihood (M1+M2
+    /// drops M1's inactive units, whose near-constant values a Gaussian would fit with unbounded density). Null: all.
+    /// </summary>
+    public Tensor? Observed { get; set; }
+
     public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false, bool gaussian = false) : base(nameof(Cvae))
     {
         Latent = latent;
@@ -110,7 +116,8 @@ public sealed class Cvae : GenerativeModel
         if (!Gaussian) return functional.binary_cross_entropy_with_logits(decoded, x, reduction: Reduction.None).sum(1);
         var meanLogVar = decoded.chunk(2, 1);
         const double halfLog2Pi = 0.91893853320467274;
-        return (x - meanLogVar[0]).Square().div(meanLogVar[1].exp()).Plus(meanLogVar[1]).mul(Scalars.Of(0.5)).add(Scalars.Of(halfLog2Pi), Scalars.One).sum(1);
+        var perDimension = (x - meanLogVar[0]).Square().div(meanLogVar[1].exp()).Plus(meanLogVar[1]).mul(Scalars.Of(0.5)).add(Scalars.Of(halfLog2Pi), Scalars.One);
+        return (Observed is null ? perDimension : perDimension.mul(Observed)).sum(1);
     }
 
     /// <summary>The negative bound on log p(x|y) of a labeled batch (batch.X, batch.Labels), and its terms per image.</summary>

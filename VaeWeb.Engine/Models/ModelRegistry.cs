@@ -32,7 +32,7 @@ public static class ModelRegistry
             c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent) : new Vae(784, c.Latent, c.Hidden)));
         Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional, [Architecture.Fc], [nameof(RunConfig.LearnedPrior)],
             c => new Cvae(784, c.Latent, c.Hidden, c.LearnedPrior)));
-        string[] semi = [nameof(RunConfig.Labels), nameof(RunConfig.Split), nameof(RunConfig.Alpha)];
+        string[] semi = [nameof(RunConfig.Labels), nameof(RunConfig.Split), nameof(RunConfig.Balance), nameof(RunConfig.Alpha)];
         const Capability m2 = Capability.Encoder | Capability.Conditional | Capability.Classifier | Capability.SemiSupervised;
         Register(new(ModelKind.M2, "M2 (semi-supervised)", m2, [Architecture.Fc, Architecture.Conv], semi,
             c => new M2(784, c.Latent, c.Hidden, convolutional: c.Arch == Architecture.Conv)) { ArchitectureHelp = "conv: a convnet classifier q(y|x)" });

@@ -68,19 +68,19 @@ public static class Evaluation
 
     /// <summary>The data the likelihood scores: a Bernoulli draw of each pixel (dynamic binarization) or the grey levels.</summary>
     /// <remarks>u &lt; p with u ~ U[0, 1) is Bernoulli(p); written so because libtorch's bernoulli() is 4x slower on CPU.</remarks>
-    /// <summary>Percent of <paramref name="set"/> whose argmax of <paramref name="classify"/> is not the label.</summary>
-    public static double ErrorPercent(Func<Tensor, Tensor> classify, ImageSet set, int batchSize = 1000)
+    /// <summary>Percent of <paramref name="images"/> [N, D] whose argmax of <paramref name="classify"/> is not its label.</summary>
+    public static double ErrorPercent(Func<Tensor, Tensor> classify, Tensor images, Tensor labels, int batchSize = 1000)
     {
         using var _ = no_grad();
-        long wrong = 0;
-        for (long start = 0; start < set.Count; start += batchSize)
+        long wrong = 0, count = images.shape[0];
+        for (long start = 0; start < count; start += batchSize)
         {
             using var scope = NewDisposeScope();
-            var size = Math.Min(batchSize, set.Count - start);
-            var predicted = classify(set.Images.narrow(0, start, size)).argmax(1);
-            wrong += predicted.ne(set.Labels.narrow(0, start, size)).sum().item<long>();
+            var size = Math.Min(batchSize, count - start);
+            var predicted = classify(images.narrow(0, start, size)).argmax(1);
+            wrong += predicted.ne(labels.narrow(0, start, size)).sum().item<long>();
         }
-        return 100.0 * wrong / set.Count;
+        return count == 0 ? 0 : 100.0 * wrong / count;
     }
 
     public static Tensor Binarize(Tensor x, Binarization binarize, Generator? generator) =>
