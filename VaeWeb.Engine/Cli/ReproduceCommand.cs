@@ -166,7 +166,7 @@ static class ReproduceCommand
             ? File.ReadLines("/proc/meminfo").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]
             : null;
         var gib = memory is null ? "" : $", {long.Parse(memory, CultureInfo.InvariantCulture) / 1024.0 / 1024:F0} GiB";
-        return $"{cpu ?? RuntimeInformation.ProcessArchitecture.ToString()}, {Environment.ProcessorCount} cores{gib}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}";
+        return $"{cpu ?? RuntimeInformation.ProcessArchitecture.ToString()}, {Environment.ProcessorCount} {(Environment.ProcessorCount == 1 ? "core" : "cores")}{gib}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}";
     }
 
     static string Percent(double? v) => v is null ? "–" : v.Value.ToString("F2", CultureInfo.InvariantCulture) + "%";

@@ -58,7 +58,7 @@ public sealed record Stage(string Name, int Epochs, IReadOnlyList<Update> Update
     public bool Binarize { get; init; } = true;
     /// <summary>False for a stage that learns without labels even when the run has some (M1 pre-training).</summary>
     public bool UsesLabels { get; init; } = true;
-    /// <summary>What the stage learns from, computed once when it starts (M1+M2: M1's features); the loop disposes it after.</summary>
+    /// <summary>What the stage learns from, computed once when it starts (M1+M2: freezes M1 and measures its units); the loop disposes it after unless it is the run's own data.</summary>
     public Func<TrainingData, TrainingData>? Inputs { get; init; }
     /// <summary>Per-epoch metrics of a set of the stage's inputs (test and validation); required for the last stage.</summary>
     public Func<ImageSet, Dictionary<string, double>>? Evaluate { get; init; }

@@ -58,17 +58,15 @@ public sealed class M1M2 : GenerativeModel
     /// <summary>z1 standardized with the pool's statistics, inactive units zeroed, [B, m1Latent].</summary>
     Tensor Standardize(Tensor z1) => (z1 - FeatureMean).div(FeatureScale).mul(Active);
 
-    /// <summary>M2's input for evaluation and exploration: the posterior mean of q(z1|x), [B, m1Latent].</summary>
-    public Tensor Features(Tensor x) => Standardize(m1.Encode(x).Mu);
-
-    /// <summary>M2's input in training: z1 ~ q(z1|x), a fresh draw at every minibatch as in the paper, [B, m1Latent].</summary>
-    Tensor SampledFeatures(Tensor x)
+    /// <summary>
+    /// M2's input, [B, m1Latent]: in training (<paramref name="sample"/>) z1 ~ q(z1|x) drawn from <see cref="Noise"/>, afresh
+    /// at every minibatch as in the paper; for evaluation and exploration the posterior mean of q(z1|x).
+    /// </summary>
+    public Tensor Features(Tensor x, bool sample = false)
     {
-        using (no_grad())
-        {
-            var (mu, logVar) = m1.Encode(x);
-            return Standardize(Reparameterize(mu, logVar, Noise));
-        }
+        using var _ = no_grad();                                             // M1 is frozen by then
+        var (mu, logVar) = m1.Encode(x);
+        return Standardize(sample ? Reparameterize(mu, logVar, Noise) : mu);
     }
 
     /// <summary>Logits of q(y|z1(x)), [B, 10].</summary>
@@ -83,8 +81,8 @@ public sealed class M1M2 : GenerativeModel
     /// <summary>J^α of M2 on z1 drawn from q(z1|x) for the batch's images.</summary>
     public override Loss Loss(Batch batch) => m2.Loss(batch with
     {
-        X = batch.X is null ? null : SampledFeatures(batch.X),
-        LabeledX = batch.LabeledX is null ? null : SampledFeatures(batch.LabeledX),
+        X = batch.X is null ? null : Features(batch.X, sample: true),
+        LabeledX = batch.LabeledX is null ? null : Features(batch.LabeledX, sample: true),
     });
 
     /// <summary>Classification error on the set's fixed binarization, and M1's ELBO on it (nats per image).</summary>
