@@ -44,6 +44,7 @@ static class ReproduceCommand
         new("m2-conv-100", ModelKind.M2, Architecture.Conv, 100, LabelBalance.Oversampled, 30, null, null, "M2 (conv classifier)"),
         new("m2-conv-100-paper", ModelKind.M2, Architecture.Conv, 100, LabelBalance.Paper, 30, null, null, "M2 (conv classifier)"),
         new("m1m2-1000", ModelKind.M1M2, Architecture.Fc, 1000, LabelBalance.Oversampled, 15, null, 2.40, "M1+M2 (FC)", M1Epochs: 20),
+        new("m1m2-1000-paper", ModelKind.M1M2, Architecture.Fc, 1000, LabelBalance.Paper, 15, null, 2.40, "M1+M2 (FC)", M1Epochs: 20),
         new("m1m2-600", ModelKind.M1M2, Architecture.Fc, 600, LabelBalance.Oversampled, 15, null, 2.59, "M1+M2 (FC)", M1Epochs: 20),
     ];
 
