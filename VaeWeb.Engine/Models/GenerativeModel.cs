@@ -115,9 +115,19 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
     /// <summary>Logits of q(y|x), [B, 10], for models with <see cref="Capability.Classifier"/>.</summary>
     public virtual Tensor Classify(Tensor x) => throw new InvalidOperationException($"{GetName()} has no classifier.");
 
-    /// <summary>log p(x) estimated with k importance samples (Burda et al. 2015), [B] nats, for <see cref="Capability.Likelihood"/>.</summary>
-    public virtual Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null) =>
+    /// <summary>
+    /// log p(x) estimated with k importance samples (Burda et al. 2015), [B] nats, for <see cref="Capability.Likelihood"/>.
+    /// A conditional model without a classifier (the CVAE) estimates log p(x|y) for the <paramref name="labels"/> [B].
+    /// </summary>
+    public virtual Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null, Tensor? labels = null) =>
         throw new InvalidOperationException($"{GetName()} has no likelihood estimate.");
+
+    /// <summary>log N(z; μ, diag(exp(logVar))) summed over the last dimension; the arguments broadcast.</summary>
+    public static Tensor LogNormal(Tensor z, Tensor mu, Tensor logVar)
+    {
+        const double halfLog2Pi = 0.91893853320467274;
+        return (z - mu).Square().div(logVar.exp()).Plus(logVar).mul_(Scalars.Of(-0.5)).sub_(Scalars.Of(halfLog2Pi)).sum(-1);
+    }
 
     /// <summary>n images from the prior at a temperature (the prior's standard deviation scaled by it): [n, 784].</summary>
     public Tensor Sample(int n, Generator generator, double temperature = 1.0, Tensor? labels = null)

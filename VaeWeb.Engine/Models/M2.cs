@@ -143,6 +143,19 @@ public sealed class M2 : GenerativeModel
     }
 
     /// <summary>
+    /// log p(x) = log Σ_y p(y) p(x|y), each p(x|y) estimated with k importance samples from q(z|x,y) (Burda et al.
+    /// 2015): an unbiased estimate of p(x) inside the log, so a bound on log p(x) in expectation. The labels are not
+    /// used: M2's likelihood is of the image alone. One label at a time, so memory stays that of the CVAE's estimate.
+    /// </summary>
+    public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null, Tensor? labels = null)
+    {
+        long b = x.shape[0];
+        var perLabel = stack(Enumerable.Range(0, Classes)
+            .Select(y => generative.ImportanceWeightedLogLikelihood(x, k, generator, full(b, Scalars.Of(y), dtype: ScalarType.Int64))).ToList());   // [10, B]
+        return perLabel.logsumexp(0).sub_(Scalars.Of(Math.Log(Classes)));   // uniform p(y)
+    }
+
+    /// <summary>
     /// Classification error in percent on the set's labels, scored on what the classifier learned from: the fixed
     /// binarization of the set when training binarizes dynamically, the grey levels otherwise.
     /// </summary>

@@ -42,7 +42,8 @@ public static class Evaluation
     }
 
     /// <summary>
-    /// The importance-weighted estimate of log p(x) with k samples per image (Burda et al. 2015), averaged over the set.
+    /// The importance-weighted estimate of log p(x) with k samples per image (Burda et al. 2015), averaged over the set;
+    /// of log p(x|y) with the set's labels for a conditional model without a classifier (the CVAE).
     /// Costs k decoder passes per image; <paramref name="onProgress"/> gets the fraction done.
     /// </summary>
     public static double ImportanceWeightedLogLikelihood(GenerativeModel model, ImageSet set, Binarization binarize, int k,
@@ -60,7 +61,7 @@ public static class Evaluation
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var x = images.narrow(0, start, Math.Min(batch, set.Count - start));
-            total += model.ImportanceWeightedLogLikelihood(x, k, generator).sum().item<float>();
+            total += model.ImportanceWeightedLogLikelihood(x, k, generator, set.Labels.narrow(0, start, x.shape[0])).sum().item<float>();
             onProgress?.Invoke(Math.Min(1.0, (double)(start + batch) / set.Count));
         }
         return total / set.Count;
