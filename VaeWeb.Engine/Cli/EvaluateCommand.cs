@@ -47,8 +47,7 @@ static class EvaluateCommand
                     return 0;
                 }
                 int samples = parse.GetValue(k);
-                // A conditional model without a classifier (the CVAE) scores each image given its label.
-                var of = config.Info.Has(Capability.Conditional) && !config.Info.Has(Capability.Classifier) ? "log p(x|y)" : "log p(x)";
+                var of = Evaluation.LikelihoodOf(config.Info);
                 double logLikelihood = 0;
                 AnsiConsole.Progress()
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())

@@ -67,6 +67,10 @@ public static class Evaluation
         return total / set.Count;
     }
 
+    /// <summary>What <see cref="ImportanceWeightedLogLikelihood"/> estimates for a model: log p(x|y) for a conditional model without a classifier (the CVAE), else log p(x).</summary>
+    public static string LikelihoodOf(ModelInfo info) =>
+        info.Has(Capability.Conditional) && !info.Has(Capability.Classifier) ? "log p(x|y)" : "log p(x)";
+
     /// <summary>The data the likelihood scores: a Bernoulli draw of each pixel (dynamic binarization) or the grey levels.</summary>
     /// <remarks>u &lt; p with u ~ U[0, 1) is Bernoulli(p); written so because libtorch's bernoulli() is 4x slower on CPU.</remarks>
     /// <summary>Percent of <paramref name="images"/> [N, D] whose argmax of <paramref name="classify"/> is not its label.</summary>
