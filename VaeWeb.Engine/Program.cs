@@ -10,6 +10,7 @@ var root = new RootCommand("VaeWeb engine: train and evaluate variational auto-e
     DataCommand.Create(),
     BenchCommand.Create(),
     ReproduceCommand.Create(),
+    ClassifierCommand.Create(),
     WorkerCommand.Create(),
     StressCommand.Create(),
 };

@@ -11,6 +11,9 @@ public sealed class DatasetCache(string? dataDirectory = null) : IDisposable
 {
     readonly Dictionary<string, (ImageSet Train, ImageSet Test)> _loaded = [];
 
+    /// <summary>The data folder the sets come from (and the sample-quality classifiers live in).</summary>
+    public string Directory { get; } = dataDirectory ?? Datasets.DefaultDirectory();
+
     public (ImageSet Train, ImageSet Test) Get(string name)
     {
         lock (_loaded)
@@ -18,7 +21,7 @@ public sealed class DatasetCache(string? dataDirectory = null) : IDisposable
             if (!_loaded.TryGetValue(name, out var sets))
             {
                 TorchRuntime.EnsureInitialized();                            // the sets are tensors
-                _loaded[name] = sets = Datasets.Load(name, dataDirectory);
+                _loaded[name] = sets = Datasets.Load(name, Directory);
             }
             return sets;
         }

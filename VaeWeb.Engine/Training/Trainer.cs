@@ -3,6 +3,7 @@ using TorchSharp;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Native;
+using VaeWeb.Engine.Quality;
 using static TorchSharp.torch;
 
 namespace VaeWeb.Engine.Training;
@@ -37,13 +38,16 @@ public static class Trainer
         onEvent?.Invoke(new StageReport(StageReport.LoadingData));
         TorchRuntime.EnsureInitialized();
         var (train, test) = data.Get(config.Dataset);
-        return Run(config, train, test, outputDirectory, onEvent, cancellationToken);
+        // Sample quality per epoch when the dataset's classifier has been trained (`classifier`).
+        using var quality = SampleQuality.TryLoad(data.Directory, config.Dataset);
+        return Run(config, train, test, outputDirectory, onEvent, cancellationToken, quality);
     }
 
     /// <param name="train">The training set: semi-supervised runs split validation images off it before TrainLimit applies.</param>
     /// <param name="test">The test set; TestLimit applies here.</param>
+    /// <param name="quality">Scores every epoch's samples against the test set (see <see cref="SampleQuality"/>); none when null.</param>
     public static TrainingResult Run(RunConfig config, ImageSet train, ImageSet test, string? outputDirectory = null,
-        Action<TrainingEvent>? onEvent = null, CancellationToken cancellationToken = default)
+        Action<TrainingEvent>? onEvent = null, CancellationToken cancellationToken = default, SampleQuality? quality = null)
     {
         config.ThrowIfInvalid();
         TorchRuntime.EnsureInitialized();
@@ -73,7 +77,7 @@ public static class Trainer
         using var model = ModelRegistry.Create(config);
         model.Noise = generator;
         var stages = model.Stages(config, pixels);
-        var run = new RunState(config, info, model, generator, clock, Report, cancellationToken);
+        var run = new RunState(config, info, model, generator, clock, Report, cancellationToken) { Quality = quality };
         for (int i = 0; i < stages.Count; i++)
         {
             var stage = stages[i];
@@ -97,6 +101,7 @@ public static class Trainer
         Action<TrainingEvent> report, CancellationToken cancellationToken)
     {
         public IReadOnlyDictionary<string, double> FinalTest { get; private set; } = new Dictionary<string, double>();
+        public SampleQuality? Quality { get; init; }
         // The labeled images cycled through, across epochs: semi-supervised runs take a labeled batch every step.
         LabeledStream? labeled;
         // The stage's start on the run's clock and what is left of the time limit then (M1+M2: after M1): for the ETA.
@@ -130,6 +135,8 @@ public static class Trainer
                 var trainSeconds = epochClock.Elapsed.TotalSeconds;
                 model.eval();
                 var test = evaluate(data.Test);
+                if (Quality is not null)
+                    foreach (var (name, value) in Quality.Measure(model, info, pixelTest)) test[name] = value;
                 var validation = data.Validation is null ? null : evaluate(data.Validation);
                 report(new EpochReport(epoch, config.Epochs, step, train, test, epochClock.Elapsed, data.Pool.Count / trainSeconds) { Validation = validation });
 
