@@ -31,6 +31,8 @@ public class DrawTests
         Assert.True(fx.sum(2).sub(1).abs().max().item<float>() < 1e-5, "every filter sums to 1");
         Assert.Equal(14.5f, window.CentreX[0].item<float>(), 4);
         Assert.Equal(1f, window.Stride[0].item<float>(), 4);
+        // 28 filters a pixel apart about the centre: the box is the whole image.
+        Assert.All(window.Box()[0].data<float>().ToArray().Zip(new[] { 0f, 0, 28, 28 }), b => Assert.Equal(b.Second, b.First, 3));
 
         var x = Digits(2);
         var glimpse = GaussianFilterbank.Read(x, fx, fy, gamma, 28, 28);
@@ -64,15 +66,32 @@ public class DrawTests
         var after = Objective();
         Assert.True(after < before - 100, $"negative ELBO {before:F1} → {after:F1} nats after 60 steps");
 
-        // Frames: T canvases, each in [0, 1], the last one the sample itself.
+        // Frames: T canvases, each in [0, 1], the last one the sample itself, and each step's write window as a box.
         var z = randn(new long[] { 3, model.Latent }, generator: new Generator(1));
         using (no_grad())
         {
-            var frames = model.Frames(z, null);
+            var steps = model.Frames(z, null);
+            var frames = steps.Canvases;
             Assert.Equal([6L, 3, 784], frames.shape);
             Assert.True(frames[-1].sub(model.Decode(z, null)).abs().max().item<float>() < 1e-6);
             Assert.InRange(frames.min().item<float>(), 0, 1);
             Assert.InRange(frames.max().item<float>(), 0, 1);
+            Assert.Null(steps.Reads);                                        // sampling reads nothing
+            if (attention)
+            {
+                Assert.Equal([6L, 3, 4], steps.Writes!.shape);
+                Assert.True(steps.Writes[.., .., 2].gt(steps.Writes[.., .., 0]).all().item<bool>(), "a box's right edge is right of its left");
+                Assert.True(steps.Writes[0].sub(steps.Writes[-1]).abs().max().item<float>() > 1e-3, "the write window moves between steps");
+            }
+            else Assert.Null(steps.Writes);                                  // no window: the write is the whole canvas
+
+            // A reconstruction step by step: its last canvas is Reconstruct's, and every step read somewhere.
+            var x = train.narrow(0, 0, 3);
+            var reconstruction = model.ReconstructionFrames(x, null);
+            Assert.Equal([6L, 3, 784], reconstruction.Canvases.shape);
+            Assert.True(reconstruction.Canvases[-1].sub(model.Reconstruct(x, null)).abs().max().item<float>() < 1e-6);
+            Assert.Equal(attention ? [6L, 3, 4] : null, reconstruction.Reads?.shape);
+            Assert.Equal(attention ? [6L, 3, 4] : null, reconstruction.Writes?.shape);
         }
     }
 
