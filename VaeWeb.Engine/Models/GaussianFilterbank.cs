@@ -9,11 +9,12 @@ public sealed record AttentionWindow(Tensor CentreX, Tensor CentreY, Tensor Stri
 {
     /// <summary>
     /// The window as boxes [B, 4] (left, top, right, bottom) in image coordinates, pixel a (1-based) spanning [a − 1, a]:
-    /// the N filter centres, each given the stride around it, so the box is N·δ wide about the grid centre.
+    /// the span of the N filter centres, (N − 1)·δ wide about the grid centre. At initialization it is the whole image
+    /// (δ = (max(A, B) − 1)/(N − 1), equation 22): a window the size of the image has not learnt to look anywhere yet.
     /// </summary>
     public Tensor Box()
     {
-        var half = Stride.mul(Scalars.Of(N / 2.0));
+        var half = Stride.mul(Scalars.Of((N - 1) / 2.0));
         var x = CentreX.sub(Scalars.Of(0.5));
         var y = CentreY.sub(Scalars.Of(0.5));
         return stack([x.sub(half), y.sub(half), x.Plus(half), y.Plus(half)], 1);

@@ -47,6 +47,10 @@ public static class ExploreApi
                 return TypedResults.Ok(new GridResponse(r.Title, r.Epoch, r.Grid.Rows, r.Grid.Cols, r.Grid.Height, r.Grid.Width, r.Grid.Pixels));
             }));
 
+        // The browser plays it (wwwroot/animation.js); the server only sends the numbers: bytes as base64, boxes.
+        runs.MapGet("/animation/{kind}", async Task<Results<Ok<RunAnimation>, ProblemHttpResult, NotFound<ProblemDetails>>> (long id, string kind, ExploreService explore) =>
+            await Guard(async () => TypedResults.Ok(await explore.AnimationAsync(id, kind))));
+
         return app;
     }
 

@@ -31,8 +31,8 @@ public class DrawTests
         Assert.True(fx.sum(2).sub(1).abs().max().item<float>() < 1e-5, "every filter sums to 1");
         Assert.Equal(14.5f, window.CentreX[0].item<float>(), 4);
         Assert.Equal(1f, window.Stride[0].item<float>(), 4);
-        // 28 filters a pixel apart about the centre: the box is the whole image.
-        Assert.All(window.Box()[0].data<float>().ToArray().Zip(new[] { 0f, 0, 28, 28 }), b => Assert.Equal(b.Second, b.First, 3));
+        // 28 filters a pixel apart about the centre: the box spans their centres, from the first pixel's to the last's.
+        Assert.All(window.Box()[0].data<float>().ToArray().Zip(new[] { 0.5f, 0.5f, 27.5f, 27.5f }), b => Assert.Equal(b.Second, b.First, 3));
 
         var x = Digits(2);
         var glimpse = GaussianFilterbank.Read(x, fx, fy, gamma, 28, 28);
