@@ -44,6 +44,24 @@ public sealed class Draw : GenerativeModel
     public bool HasAttention => readAttention is not null;
     public override int Latent => steps * zSize;
 
+    /// <summary>
+    /// Every step's matrix products: the two LSTMs (4 gates each, over input and state), Q's and the write's linear
+    /// layers, and with attention the two placements and the filterbank products of the read (x and x̂) and the write;
+    /// backward costs twice the forward (the input is data, but x̂ is not, so no first-layer saving).
+    /// </summary>
+    public override long TrainingFlopsPerImage
+    {
+        get
+        {
+            long h = hidden, z = zSize;
+            long read = readAttention is { N: var r } ? 2 * (2L * r * Height * Width + 2L * r * Width * r) + 2 * h * 5 : 0;
+            long readWidth = readAttention is { N: var n } ? 2L * n * n : 2L * Pixels;
+            long write = writeAttention is { N: var w } ? 2 * h * w * w + 2 * h * 5 + 2L * Height * w * w + 2L * Height * w * Width : 2 * h * Pixels;
+            long lstms = 2 * 4 * h * (readWidth + h + h) + 2 * 4 * h * (z + h);
+            return 3 * steps * (read + lstms + 2 * h * 2 * z + write);
+        }
+    }
+
     /// <summary>r_t: the glimpses of x and of the error image x̂ [B, 2·N·N], or both whole [B, 2·784] without attention; and where.</summary>
     (Tensor Glimpse, AttentionWindow? Window) Read(Tensor x, Tensor error, Tensor hDec)
     {

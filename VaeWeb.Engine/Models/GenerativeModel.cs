@@ -95,6 +95,12 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
     /// </summary>
     public virtual Generator? Noise { get; set; }
 
+    /// <summary>
+    /// FLOPs of one training step per image (forward + backward of every matrix product; elementwise work not counted),
+    /// for the benchmark's share of the machine's peak; 0 where a model does not count them.
+    /// </summary>
+    public virtual long TrainingFlopsPerImage => 0;
+
     /// <summary>The objective and named terms of one step on <paramref name="batch"/> (the last stage's single update).</summary>
     public abstract Loss Loss(Batch batch);
 
