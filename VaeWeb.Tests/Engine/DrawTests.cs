@@ -1,4 +1,5 @@
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Exploration;
 using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
@@ -93,6 +94,28 @@ public class DrawTests
             Assert.Equal(attention ? [6L, 3, 4] : null, reconstruction.Reads?.shape);
             Assert.Equal(attention ? [6L, 3, 4] : null, reconstruction.Writes?.shape);
         }
+    }
+
+    [Fact]
+    public void An_animation_as_bytes_ends_on_its_images_and_its_still_adds_a_strip_of_the_first_ones_steps()
+    {
+        using var scope = NewDisposeScope();
+        // Three steps of a 1x2 grid of 2x2 images, every pixel of step t image i worth 10·t + i.
+        var frames = Enumerable.Range(0, 3).SelectMany(t => Enumerable.Range(0, 2).SelectMany(i => Enumerable.Repeat((byte)(10 * t + i), 4))).ToArray();
+        var animation = new Animation(3, 1, 2, 2, 2, frames, null, null, null);
+        Assert.Equal([20, 20, 20, 20, 21, 21, 21, 21], animation.Final.Pixels);
+        var still = animation.WithStrip();
+        Assert.Equal((2, 2), (still.Rows, still.Cols));
+        // The last row: the first image at 2 evenly spaced steps, the last one last.
+        Assert.Equal([20, 20, 20, 20, 21, 21, 21, 21, 10, 10, 10, 10, 20, 20, 20, 20], still.Pixels);
+
+        // From a model's steps: the bytes the grid would have, and boxes to the hundredth of a pixel.
+        var steps = new DrawingSteps(full(new long[] { 2, 1, 784 }, VaeWeb.Engine.Native.Scalars.Of(0.5)), full(new long[] { 2, 1, 4 }, VaeWeb.Engine.Native.Scalars.Of(1.23456)));
+        var fromModel = Animation.Of(steps, 1, 1);
+        Assert.Equal((2, 28, 28), (fromModel.Steps, fromModel.Height, fromModel.Width));
+        Assert.All(fromModel.Frames, b => Assert.Equal(128, b));
+        Assert.All(fromModel.Writes!, v => Assert.Equal(1.23f, v));
+        Assert.Null(fromModel.Reads);
     }
 
     [Fact]
