@@ -13,9 +13,15 @@ using VaeWeb.Testing;
 //     CLI's `train` does), interleaved A/B/A/B so a background burst hits both sides.
 // Run: dotnet run -c Release --project VaeWeb.Benchmarks [-- rounds]
 // The explore views' latencies: dotnet run -c Release --project VaeWeb.Benchmarks -- explore
+// What live viewers cost the training: dotnet run -c Release --project VaeWeb.Benchmarks -- viewers [viewers] [rounds]
 if (args.FirstOrDefault() == "explore")
 {
     await ExploreBenchmark.RunAsync();
+    return;
+}
+if (args.FirstOrDefault() == "viewers")
+{
+    await ViewersBenchmark.RunAsync(args.Length > 1 ? int.Parse(args[1]) : 50, args.Length > 2 ? int.Parse(args[2]) : 3);
     return;
 }
 int rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 3;

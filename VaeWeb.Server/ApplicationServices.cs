@@ -49,6 +49,7 @@ public static class ApplicationServices
         services.AddSignalR().AddHubOptions<EngineHub>(o => o.MaximumReceiveMessageSize = WorkerProtocol.MaximumMessageBytes);
 
         services.AddSingleton<RunFeed>();
+        services.AddHostedService<RunBroadcaster>();
         services.AddSingleton<RunRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<RunRecorder>());
         services.AddSingleton<RunDispatcher>();
@@ -102,6 +103,7 @@ public static class ApplicationServices
         app.UseAntiforgery();
         app.MapStaticAssets().AllowAnonymous();                             // app.css, _content/, and /vaeweb/ (the top-level wwwroot)
         app.MapHub<EngineHub>(WorkerProtocol.HubPath);
+        app.MapHub<RunsHub>(RunsHub.Path);
         app.MapRunsApi();
         app.MapExploreApi();
         app.MapGalleriesApi();

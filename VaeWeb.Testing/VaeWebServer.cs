@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using VaeWeb.Server.Data;
@@ -72,6 +73,12 @@ public sealed class VaeWebServer : IAsyncDisposable
         client.DefaultRequestHeaders.Authorization = new("Bearer", AccessToken);
         return client;
     }
+
+    /// <summary>A connection to the runs hub (not yet started), signed in with the bearer token unless <paramref name="anonymous"/>.</summary>
+    public HubConnection RunsHubConnection(bool anonymous = false) =>
+        new HubConnectionBuilder()
+            .WithUrl(new Uri(Address, RunsHub.Path), o => { if (!anonymous) o.AccessTokenProvider = () => Task.FromResult<string?>(AccessToken); })
+            .Build();
 
     /// <summary>An HTTP client with no credentials, as anyone on the network.</summary>
     public HttpClient CreateAnonymousClient() => new() { BaseAddress = Address };

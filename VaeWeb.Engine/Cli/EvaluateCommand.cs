@@ -47,15 +47,16 @@ static class EvaluateCommand
                     return 0;
                 }
                 int samples = parse.GetValue(k);
+                var of = Evaluation.LikelihoodOf(config.Info);
                 double logLikelihood = 0;
                 AnsiConsole.Progress()
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                     .Start(context =>
                     {
-                        var task = context.AddTask($"log p(x), k = {samples}", maxValue: 1);
+                        var task = context.AddTask($"{of}, k = {samples}", maxValue: 1);
                         logLikelihood = Evaluation.ImportanceWeightedLogLikelihood(model, subset, config.Binarize, samples, f => task.Value = f, cancellationToken);
                     });
-                Console.WriteLine($"test log p(x) ≈ {logLikelihood:F2} nats (importance-weighted, k = {samples})");
+                Console.WriteLine($"test {of} ≈ {logLikelihood:F2} nats (importance-weighted, k = {samples})");
                 return 0;
             }
             catch (OperationCanceledException) { return CliOptions.Fail("Cancelled."); }

@@ -33,6 +33,7 @@ static class TrainCommand
         var testLimit = new Option<int>("--test-limit") { Description = "Evaluate on the first N test images only (0 = all)." };
         var labels = new Option<int>("--labels") { Description = "M2, M1+M2: labeled training images, balanced over classes (0 = all).", DefaultValueFactory = _ => defaults.Labels };
         var split = new Option<ValidationSplit>("--split") { HelpName = "poster|kingma", Description = "M2, M1+M2: 55,000/5,000 (poster) or 50,000/10,000 (kingma) training/validation images.", DefaultValueFactory = _ => defaults.Split };
+        var balance = new Option<LabelBalance>("--balance") { HelpName = "oversampled|paper", Description = "M2, M1+M2: paper: equation 9's weights, labeled batch in proportion to the labels; oversampled: a full labeled batch every step, both batch means weighted 1.", DefaultValueFactory = _ => defaults.Balance };
         var alpha = new Option<double>("--alpha") { Description = "M2, M1+M2: weight of the labeled classification loss (0 = 0.1·N/N_labeled, equation 9's balance)." };
         var learnedPrior = new Option<bool>("--learned-prior") { Description = "CVAE: learn a Gaussian p(z|y) per class instead of N(0, I)." };
         var m1Epochs = new Option<int>("--m1-epochs") { Description = "M1+M2: epochs of M1 before M2 trains on its features.", DefaultValueFactory = _ => defaults.M1Epochs };
@@ -47,7 +48,7 @@ static class TrainCommand
         var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
         {
             model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit,
-            labels, split, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, maxMinutes, output, dataDir,
+            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, maxMinutes, output, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -57,7 +58,7 @@ static class TrainCommand
                 Latent = parse.GetValue(latent), Hidden = parse.GetValue(hidden)!, Epochs = parse.GetValue(epochs),
                 BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed),
                 Binarize = parse.GetValue(binarize), TrainLimit = parse.GetValue(trainLimit), TestLimit = parse.GetValue(testLimit),
-                Labels = parse.GetValue(labels), Split = parse.GetValue(split), Alpha = parse.GetValue(alpha),
+                Labels = parse.GetValue(labels), Split = parse.GetValue(split), Balance = parse.GetValue(balance), Alpha = parse.GetValue(alpha),
                 LearnedPrior = parse.GetValue(learnedPrior), M1Epochs = parse.GetValue(m1Epochs), MaxMinutes = parse.GetValue(maxMinutes),
                 DrawSteps = parse.GetValue(drawSteps), Attention = !parse.GetValue(noAttention), ReadSize = parse.GetValue(readSize), WriteSize = parse.GetValue(writeSize),
             };

@@ -1,3 +1,4 @@
+using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Native;
 using static VaeWeb.Engine.Native.Scalars;
@@ -14,6 +15,9 @@ namespace VaeWeb.Engine.Exploration;
 /// </summary>
 public sealed class TrainedModel : IDisposable
 {
+    /// <summary>The largest k × test images one estimate may cost (a million decoder passes per label: seconds to minutes here).</summary>
+    public const long MaxLikelihoodSamples = 1_000_000;
+
     public const int Classes = 10, Pixels = 784;
     readonly GenerativeModel _model;
 
@@ -51,6 +55,24 @@ public sealed class TrainedModel : IDisposable
             throw new InvalidDataException($"The checkpoint does not fit a {config.Model} ({config.Arch}) model with this config: {e.Message}", e);
         }
         return new TrainedModel(model, config, epoch);
+    }
+
+    /// <summary>
+    /// The test bound the run reports per epoch (when the model has one) beside the importance-weighted estimate with
+    /// <paramref name="k"/> samples (Burda et al. 2015) on the first <paramref name="images"/> test images: the numbers
+    /// `evaluate` prints, on the same fixed binarization.
+    /// </summary>
+    public LikelihoodEstimate EstimateLikelihood(ImageSet test, int k, int images, Action<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (!Info.Has(Capability.Likelihood)) throw new InvalidOperationException($"The {Info.Title} has no likelihood estimate.");
+        if (k is < 1 or > 1000) throw new ArgumentException($"k must be between 1 and 1,000 importance samples (got {k}).");
+        if (images < 1 || images > test.Count) throw new ArgumentException($"Choose between 1 and {test.Count:N0} test images (got {images}).");
+        if ((long)k * images > MaxLikelihoodSamples)
+            throw new ArgumentException($"k × test images is at most {MaxLikelihoodSamples:N0} (got {(long)k * images:N0}): fewer samples or fewer images.");
+        using var subset = test.Take(images);
+        double? bound = _model.Evaluate(subset, Config.Binarize).TryGetValue(Metrics.Elbo, out var elbo) ? elbo : null;
+        var estimate = Evaluation.ImportanceWeightedLogLikelihood(_model, subset, Config.Binarize, k, progress, cancellationToken);
+        return new LikelihoodEstimate(Evaluation.LikelihoodOf(Info), k, images, estimate, bound, Epoch);
     }
 
     /// <summary>
@@ -262,3 +284,6 @@ public sealed class TrainedModel : IDisposable
 
     public void Dispose() => _model.Dispose();
 }
+
+/// <summary>An importance-weighted estimate of <paramref name="Of"/> (nats per image) and the model's test bound, when it has one.</summary>
+public sealed record LikelihoodEstimate(string Of, int K, int Images, double Estimate, double? Bound, int Epoch);

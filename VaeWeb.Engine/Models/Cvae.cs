@@ -27,6 +27,12 @@ public sealed class Cvae : GenerativeModel
     /// </summary>
     public bool Gaussian { get; }
 
+    /// <summary>
+    /// Gaussian p(x|y,z) only: [D], 1 where a dimension is modeled and 0 where it is left out of the likelihood (M1+M2
+    /// drops M1's inactive units, whose near-constant values a Gaussian would fit with unbounded density). Null: all.
+    /// </summary>
+    public Tensor? Observed { get; set; }
+
     public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false, bool gaussian = false) : base(nameof(Cvae))
     {
         Latent = latent;
@@ -110,7 +116,26 @@ public sealed class Cvae : GenerativeModel
         if (!Gaussian) return functional.binary_cross_entropy_with_logits(decoded, x, reduction: Reduction.None).sum(1);
         var meanLogVar = decoded.chunk(2, 1);
         const double halfLog2Pi = 0.91893853320467274;
-        return (x - meanLogVar[0]).Square().div(meanLogVar[1].exp()).Plus(meanLogVar[1]).mul(Scalars.Of(0.5)).add(Scalars.Of(halfLog2Pi), Scalars.One).sum(1);
+        var perDimension = (x - meanLogVar[0]).Square().div(meanLogVar[1].exp()).Plus(meanLogVar[1]).mul(Scalars.Of(0.5)).add(Scalars.Of(halfLog2Pi), Scalars.One);
+        return (Observed is null ? perDimension : perDimension.mul(Observed)).sum(1);
+    }
+
+    /// <summary>
+    /// log p(x|y) ≥ log (1/k) Σ_i p(x|y,z_i) p(z_i|y) / q(z_i|x,y), z_i ~ q(z|x,y): the importance-weighted bound of
+    /// Burda et al. (2015) for the class given. x [B, D], labels [B] → [B] nats.
+    /// </summary>
+    public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null, Tensor? labels = null)
+    {
+        if (labels is null) throw new ArgumentException("The CVAE's likelihood is log p(x|y): give each image's label.", nameof(labels));
+        long b = x.shape[0];
+        var (mu, logVar) = Encode(x, labels);                                // [B, Z]
+        var muK = mu.unsqueeze(0).expand(k, b, Latent);                      // [k, B, Z]
+        var logVarK = logVar.unsqueeze(0).expand(k, b, Latent);
+        var z = Reparameterize(muK, logVarK, generator);                     // [k, B, Z]
+        // Row i·B + j of the k·B decoder rows is draw i of image j.
+        var logPx = -NegativeLogLikelihood(Likelihood(z.reshape(k * b, Latent), labels.repeat(k)), x.repeat(k, 1)).view(k, b);
+        var (priorMu, priorLogVar) = PriorParameters(labels);                // [B, Z], broadcast over k
+        return logPx.Plus(LogNormal(z, priorMu, priorLogVar)).sub_(LogNormal(z, muK, logVarK)).logsumexp(0).sub_(Scalars.Of(Math.Log(k)));
     }
 
     /// <summary>The negative bound on log p(x|y) of a labeled batch (batch.X, batch.Labels), and its terms per image.</summary>

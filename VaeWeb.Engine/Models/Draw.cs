@@ -156,7 +156,7 @@ public sealed class Draw : GenerativeModel
     /// log p(x) ≥ log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x) with z_i = z_1..T drawn step by step from Q (Burda et al.
     /// 2015): each sample is one full pass of the encoder and decoder. x: [B, 784] binary → [B] nats.
     /// </summary>
-    public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null)
+    public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null, Tensor? labels = null)
     {
         long b = x.shape[0];
         var xk = x.unsqueeze(0).expand(k, b, Pixels).reshape(k * b, Pixels);

@@ -64,7 +64,7 @@ public sealed record Stage(string Name, int Epochs, IReadOnlyList<Update> Update
     public bool Binarize { get; init; } = true;
     /// <summary>False for a stage that learns without labels even when the run has some (M1 pre-training).</summary>
     public bool UsesLabels { get; init; } = true;
-    /// <summary>What the stage learns from, computed once when it starts (M1+M2: M1's features); the loop disposes it after.</summary>
+    /// <summary>What the stage learns from, computed once when it starts (M1+M2: freezes M1 and measures its units); the loop disposes it after unless it is the run's own data.</summary>
     public Func<TrainingData, TrainingData>? Inputs { get; init; }
     /// <summary>Per-epoch metrics of a set of the stage's inputs (test and validation); required for the last stage.</summary>
     public Func<ImageSet, Dictionary<string, double>>? Evaluate { get; init; }
@@ -127,9 +127,19 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
     /// <summary>Logits of q(y|x), [B, 10], for models with <see cref="Capability.Classifier"/>.</summary>
     public virtual Tensor Classify(Tensor x) => throw new InvalidOperationException($"{GetName()} has no classifier.");
 
-    /// <summary>log p(x) estimated with k importance samples (Burda et al. 2015), [B] nats, for <see cref="Capability.Likelihood"/>.</summary>
-    public virtual Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null) =>
+    /// <summary>
+    /// log p(x) estimated with k importance samples (Burda et al. 2015), [B] nats, for <see cref="Capability.Likelihood"/>.
+    /// A conditional model without a classifier (the CVAE) estimates log p(x|y) for the <paramref name="labels"/> [B].
+    /// </summary>
+    public virtual Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null, Tensor? labels = null) =>
         throw new InvalidOperationException($"{GetName()} has no likelihood estimate.");
+
+    /// <summary>log N(z; μ, diag(exp(logVar))) summed over the last dimension; the arguments broadcast.</summary>
+    public static Tensor LogNormal(Tensor z, Tensor mu, Tensor logVar)
+    {
+        const double halfLog2Pi = 0.91893853320467274;
+        return (z - mu).Square().div(logVar.exp()).Plus(logVar).mul_(Scalars.Of(-0.5)).sub_(Scalars.Of(halfLog2Pi)).sum(-1);
+    }
 
     /// <summary>The steps a sample of z [n, Latent] is drawn in: one frame, the image itself, unless <see cref="Capability.Frames"/>.</summary>
     public virtual DrawingSteps Frames(Tensor z, Tensor? labels) => new(Decode(z, labels).unsqueeze(0));

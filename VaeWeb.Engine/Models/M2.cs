@@ -40,6 +40,12 @@ public sealed class M2 : GenerativeModel
     /// </summary>
     public double Alpha { get; set; } = 1;
 
+    /// <summary>
+    /// Weights of the labeled and unlabeled batch means in a step's objective: 1 and 1 with labels oversampled;
+    /// N_labeled/N and N_unlabeled/N under equation 9's balance (the equation divided by N, estimated per minibatch).
+    /// </summary>
+    public (double Labeled, double Unlabeled) Weights { get; set; } = (1, 1);
+
     /// <param name="inputs">784 for MNIST pixels; M1's latent size for M1+M2.</param>
     /// <param name="convolutional">A convnet q(y|x) on 28x28 images instead of the MLP.</param>
     /// <param name="gaussian">Gaussian p(x|y,z) for real-valued inputs (M1+M2) instead of Bernoulli pixels.</param>
@@ -104,15 +110,17 @@ public sealed class M2 : GenerativeModel
     }
 
     /// <summary>
-    /// The objective J^α of equation 9 for one step, per image: labeled bound plus α times the classification loss on
-    /// the labeled batch, unlabeled bound on the unlabeled batch. Returns the total and its parts (batch means).
+    /// The objective J^α of equation 9 for one step, per image: <see cref="Weights"/>.Labeled × (labeled bound plus α times
+    /// the classification loss) on the labeled batch, plus <see cref="Weights"/>.Unlabeled × the unlabeled bound on the
+    /// unlabeled batch. Returns the total and its parts (batch means, unweighted).
     /// </summary>
     public (Tensor Loss, Tensor Labeled, Tensor Unlabeled, Tensor Classification) Loss(Tensor xLabeled, Tensor labels, Tensor xUnlabeled, double alpha)
     {
         var labeled = NegativeLabeledBound(xLabeled, labels).mean();
         var unlabeled = NegativeUnlabeledBound(xUnlabeled).mean();
         var classification = functional.cross_entropy(Classify(xLabeled), labels);
-        return (labeled.Plus(unlabeled).Plus(classification.mul(Scalars.Of(alpha))), labeled, unlabeled, classification);
+        var total = labeled.Plus(classification.mul(Scalars.Of(alpha))).mul(Scalars.Of(Weights.Labeled)).Plus(unlabeled.mul(Scalars.Of(Weights.Unlabeled)));
+        return (total, labeled, unlabeled, classification);
     }
 
     /// <summary>
@@ -134,13 +142,40 @@ public sealed class M2 : GenerativeModel
         return new(total, new Dictionary<string, Tensor> { [Metrics.Labeled] = l, [Metrics.Unlabeled] = u, [Metrics.Classification] = c });
     }
 
-    /// <summary>Classification error in percent on the set's labels.</summary>
-    public override Dictionary<string, double> Evaluate(ImageSet set, Binarization binarize) =>
-        new() { [Metrics.Error] = Evaluation.ErrorPercent(Classify, set) };
+    /// <summary>
+    /// log p(x) = log Σ_y p(y) p(x|y), each p(x|y) estimated with k importance samples from q(z|x,y) (Burda et al.
+    /// 2015): an unbiased estimate of p(x) inside the log, so a bound on log p(x) in expectation. The labels are not
+    /// used: M2's likelihood is of the image alone. One label at a time, so memory stays that of the CVAE's estimate.
+    /// </summary>
+    public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null, Tensor? labels = null)
+    {
+        long b = x.shape[0];
+        var perLabel = stack(Enumerable.Range(0, Classes)
+            .Select(y => generative.ImportanceWeightedLogLikelihood(x, k, generator, full(b, Scalars.Of(y), dtype: ScalarType.Int64))).ToList());   // [10, B]
+        return perLabel.logsumexp(0).sub_(Scalars.Of(Math.Log(Classes)));   // uniform p(y)
+    }
+
+    /// <summary>
+    /// Classification error in percent on the set's labels, scored on what the classifier learned from: the fixed
+    /// binarization of the set when training binarizes dynamically, the grey levels otherwise.
+    /// </summary>
+    public override Dictionary<string, double> Evaluate(ImageSet set, Binarization binarize)
+    {
+        using var images = Evaluation.FixedBinarization(set, binarize);
+        return new() { [Metrics.Error] = Evaluation.ErrorPercent(Classify, images, set.Labels) };
+    }
 
     public override IReadOnlyList<Stage> Stages(RunConfig config, TrainingData data)
     {
-        Alpha = config.Alpha > 0 ? config.Alpha : 0.1 * data.Pool.Count / data.LabeledCount;
+        Configure(config, data);
         return base.Stages(config, data);
+    }
+
+    /// <summary>α and the label balance's weights from the config and the run's label count.</summary>
+    public void Configure(RunConfig config, TrainingData data)
+    {
+        double n = data.Pool.Count, labeled = data.LabeledCount;
+        Alpha = config.Alpha > 0 ? config.Alpha : 0.1 * n / labeled;
+        Weights = config.Balance == LabelBalance.Paper ? (labeled / n, (n - labeled) / n) : (1, 1);
     }
 }

@@ -30,11 +30,11 @@ public static class ModelRegistry
         const Capability vae = Capability.Encoder | Capability.Likelihood;
         Register(new(ModelKind.Vae, "VAE", vae, [Architecture.Fc, Architecture.Conv], [],
             c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent) : new Vae(784, c.Latent, c.Hidden)));
-        Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional, [Architecture.Fc], [nameof(RunConfig.LearnedPrior)],
+        Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional | Capability.Likelihood, [Architecture.Fc], [nameof(RunConfig.LearnedPrior)],
             c => new Cvae(784, c.Latent, c.Hidden, c.LearnedPrior)));
-        string[] semi = [nameof(RunConfig.Labels), nameof(RunConfig.Split), nameof(RunConfig.Alpha)];
+        string[] semi = [nameof(RunConfig.Labels), nameof(RunConfig.Split), nameof(RunConfig.Balance), nameof(RunConfig.Alpha)];
         const Capability m2 = Capability.Encoder | Capability.Conditional | Capability.Classifier | Capability.SemiSupervised;
-        Register(new(ModelKind.M2, "M2 (semi-supervised)", m2, [Architecture.Fc, Architecture.Conv], semi,
+        Register(new(ModelKind.M2, "M2 (semi-supervised)", m2 | Capability.Likelihood, [Architecture.Fc, Architecture.Conv], semi,
             c => new M2(784, c.Latent, c.Hidden, convolutional: c.Arch == Architecture.Conv)) { ArchitectureHelp = "conv: a convnet classifier q(y|x)" });
         Register(new(ModelKind.M1M2, "M1+M2 (semi-supervised)", m2, [Architecture.Fc], [.. semi, nameof(RunConfig.M1Epochs)],
             c => new M1M2(784, c.Latent, c.Hidden, c.Latent, [c.Hidden[0]])));

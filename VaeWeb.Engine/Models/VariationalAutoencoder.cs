@@ -68,7 +68,7 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
     /// log p(x) ≥ log (1/k) Σ_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x): the importance-weighted bound of Burda et al. (2015),
     /// which tightens to log p(x) as k grows. x: [B, 784] binary → [B] nats.
     /// </summary>
-    public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null)
+    public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null, Tensor? labels = null)
     {
         var (mu, logVar) = Encode(x);                                        // [B, Z]
         var b = x.shape[0];
@@ -77,9 +77,9 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
         var z = Reparameterize(muK, logVarK, generator);                     // [k, B, Z]
         var logits = DecodeLogits(z.reshape(k * b, Latent)).reshape(k, b, -1);   // [k, B, 784]
         var logPxz = -nn.functional.binary_cross_entropy_with_logits(logits, x.unsqueeze(0).expand_as(logits), reduction: nn.Reduction.None).sum(2);
-        const double halfLog2Pi = 0.91893853320467274;
-        var logPz = z.Square().mul_(Scalars.Of(-0.5)).sub_(Scalars.Of(halfLog2Pi)).sum(2);   // log N(z; 0, I)
-        var logQz = (z - muK).Square().div(logVarK.exp()).Plus(logVarK).mul_(Scalars.Of(-0.5)).sub_(Scalars.Of(halfLog2Pi)).sum(2);
+        var zero = zeros_like(mu);
+        var logPz = LogNormal(z, zero, zero);                                // log N(z; 0, I), [k, B]
+        var logQz = LogNormal(z, muK, logVarK);
         return logPxz.Plus(logPz).sub_(logQz).logsumexp(0).sub_(Scalars.Of(Math.Log(k)));
     }
 

@@ -42,7 +42,8 @@ public static class Evaluation
     }
 
     /// <summary>
-    /// The importance-weighted estimate of log p(x) with k samples per image (Burda et al. 2015), averaged over the set.
+    /// The importance-weighted estimate of log p(x) with k samples per image (Burda et al. 2015), averaged over the set;
+    /// of log p(x|y) with the set's labels for a conditional model without a classifier (the CVAE).
     /// Costs k decoder passes per image; <paramref name="onProgress"/> gets the fraction done.
     /// </summary>
     public static double ImportanceWeightedLogLikelihood(GenerativeModel model, ImageSet set, Binarization binarize, int k,
@@ -60,27 +61,31 @@ public static class Evaluation
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var x = images.narrow(0, start, Math.Min(batch, set.Count - start));
-            total += model.ImportanceWeightedLogLikelihood(x, k, generator).sum().item<float>();
+            total += model.ImportanceWeightedLogLikelihood(x, k, generator, set.Labels.narrow(0, start, x.shape[0])).sum().item<float>();
             onProgress?.Invoke(Math.Min(1.0, (double)(start + batch) / set.Count));
         }
         return total / set.Count;
     }
 
+    /// <summary>What <see cref="ImportanceWeightedLogLikelihood"/> estimates for a model: log p(x|y) for a conditional model without a classifier (the CVAE), else log p(x).</summary>
+    public static string LikelihoodOf(ModelInfo info) =>
+        info.Has(Capability.Conditional) && !info.Has(Capability.Classifier) ? "log p(x|y)" : "log p(x)";
+
     /// <summary>The data the likelihood scores: a Bernoulli draw of each pixel (dynamic binarization) or the grey levels.</summary>
     /// <remarks>u &lt; p with u ~ U[0, 1) is Bernoulli(p); written so because libtorch's bernoulli() is 4x slower on CPU.</remarks>
-    /// <summary>Percent of <paramref name="set"/> whose argmax of <paramref name="classify"/> is not the label.</summary>
-    public static double ErrorPercent(Func<Tensor, Tensor> classify, ImageSet set, int batchSize = 1000)
+    /// <summary>Percent of <paramref name="images"/> [N, D] whose argmax of <paramref name="classify"/> is not its label.</summary>
+    public static double ErrorPercent(Func<Tensor, Tensor> classify, Tensor images, Tensor labels, int batchSize = 1000)
     {
         using var _ = no_grad();
-        long wrong = 0;
-        for (long start = 0; start < set.Count; start += batchSize)
+        long wrong = 0, count = images.shape[0];
+        for (long start = 0; start < count; start += batchSize)
         {
             using var scope = NewDisposeScope();
-            var size = Math.Min(batchSize, set.Count - start);
-            var predicted = classify(set.Images.narrow(0, start, size)).argmax(1);
-            wrong += predicted.ne(set.Labels.narrow(0, start, size)).sum().item<long>();
+            var size = Math.Min(batchSize, count - start);
+            var predicted = classify(images.narrow(0, start, size)).argmax(1);
+            wrong += predicted.ne(labels.narrow(0, start, size)).sum().item<long>();
         }
-        return 100.0 * wrong / set.Count;
+        return count == 0 ? 0 : 100.0 * wrong / count;
     }
 
     public static Tensor Binarize(Tensor x, Binarization binarize, Generator? generator) =>

@@ -22,6 +22,24 @@ public static class ModelKind
 
 public enum Architecture { Fc, Conv }
 
+/// <summary>
+/// M2, M1+M2: how a step weighs its labeled and unlabeled images (Kingma et al. 2014, equation 9:
+/// J^α = Σ_labeled L(x,y) + Σ_unlabeled U(x) + α·E_labeled[−log q(y|x)], with α = 0.1·N).
+/// </summary>
+public enum LabelBalance
+{
+    /// <summary>
+    /// Each step takes a labeled batch as large as the unlabeled one and adds the two batch means with weight 1 each:
+    /// the labeled bound weighs N/N_labeled times more than in equation 9 (55× at 1000 labels of 55,000).
+    /// </summary>
+    Oversampled,
+    /// <summary>
+    /// Equation 9 divided by N: the labeled batch is sized in proportion to the labeled count (at least one image)
+    /// and the batch means are weighted N_labeled/N and N_unlabeled/N, as in Kingma et al.'s released code.
+    /// </summary>
+    Paper,
+}
+
 /// <summary>How pixel intensities in [0, 1] become the data the Bernoulli likelihood scores.</summary>
 public enum Binarization
 {
@@ -66,6 +84,8 @@ public sealed record RunConfig
     /// (5.5 at 1000 labels of 55,000), which the trainer uses when this is 0.
     /// </summary>
     public double Alpha { get; init; }
+    /// <summary>M2, M1+M2: equation 9's weighting of labeled against unlabeled images, or labels oversampled (see <see cref="LabelBalance"/>).</summary>
+    public LabelBalance Balance { get; init; } = LabelBalance.Oversampled;
     /// <summary>CVAE: a learned Gaussian p(z|y) per class instead of N(0, I).</summary>
     public bool LearnedPrior { get; init; }
     /// <summary>M1+M2: epochs of unsupervised M1 training before M2 learns on its features.</summary>
@@ -81,6 +101,14 @@ public sealed record RunConfig
     public int WriteSize { get; init; } = 5;
     /// <summary>Stop after the epoch that ends past this many minutes of training (0 = no limit): fixed-time comparisons.</summary>
     public double MaxMinutes { get; init; }
+
+    /// <summary>
+    /// Labeled images per step of a semi-supervised run with <paramref name="labeled"/> of <paramref name="pool"/> images
+    /// labeled: a full batch when oversampled; in proportion (at least one) under equation 9's balance.
+    /// </summary>
+    public int LabeledBatchSize(long labeled, long pool) => Balance == LabelBalance.Paper
+        ? (int)Math.Max(1, Math.Round((double)BatchSize * labeled / pool))
+        : BatchSize;
 
     /// <summary>The registered model of <see cref="Model"/>, with its capabilities; null when the name is unknown.</summary>
     [JsonIgnore] public ModelInfo? Info => ModelRegistry.Find(Model);
@@ -99,6 +127,7 @@ public sealed record RunConfig
         Check(Enum.IsDefined(Arch), nameof(Arch), $"Unknown architecture {(int)Arch}. Use fc or conv.");
         Check(Enum.IsDefined(Binarize), nameof(Binarize), $"Unknown binarization {(int)Binarize}. Use dynamic or none.");
         Check(Enum.IsDefined(Split), nameof(Split), $"Unknown split {(int)Split}. Use poster or kingma.");
+        Check(Enum.IsDefined(Balance), nameof(Balance), $"Unknown label balance {(int)Balance}. Use oversampled or paper.");
         Check(Datasets.Names.Contains(Dataset), nameof(Dataset), $"Unknown dataset '{Dataset}'. Use one of: {string.Join(", ", Datasets.Names)}.");
         Check(Latent is >= 1 and <= MaxLatent, nameof(Latent), $"Latent size must be between 1 and {MaxLatent} (got {Latent}).");
         Check(Hidden is { Length: >= 1 and <= MaxHiddenLayers }, nameof(Hidden), $"Give 1 to {MaxHiddenLayers} hidden layer widths (got {Hidden?.Length ?? 0}).");

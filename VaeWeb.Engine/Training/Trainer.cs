@@ -190,7 +190,7 @@ public static class Trainer
                         // labeled images cycled through in a fresh order each time they run out.
                         var rows = order.narrow(0, start, size);
                         var x = Prepare(pool.Images.index_select(0, rows));
-                        var labeledRows = labeled?.Next(config.BatchSize);
+                        var labeledRows = labeled?.Next(config.LabeledBatchSize(data.LabeledCount, n));
                         batch = labeledRows is null
                             ? new Batch(x, labels ? pool.Labels.index_select(0, rows) : null)
                             : new Batch(x, null, Prepare(pool.Images.index_select(0, labeledRows)), pool.Labels.index_select(0, labeledRows));

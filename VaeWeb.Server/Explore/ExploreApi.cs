@@ -51,8 +51,15 @@ public static class ExploreApi
         runs.MapGet("/animation/{kind}", async Task<Results<Ok<RunAnimation>, ProblemHttpResult, NotFound<ProblemDetails>>> (long id, string kind, ExploreService explore) =>
             await Guard(async () => TypedResults.Ok(await explore.AnimationAsync(id, kind))));
 
+        // Long (seconds to minutes): a script waits for it; closing the connection cancels it.
+        runs.MapPost("/likelihood", async Task<Results<Ok<LikelihoodEstimate>, ProblemHttpResult, NotFound<ProblemDetails>>> (long id, LikelihoodRequest request, ExploreService explore, HttpContext http) =>
+            await Guard(async () => TypedResults.Ok(await explore.EstimateLikelihoodAsync(id, request.K, request.Images, cancellationToken: http.RequestAborted))));
+
         return app;
     }
+
+    /// <summary>k importance samples per image on the first <paramref name="Images"/> test images.</summary>
+    public sealed record LikelihoodRequest(int K = 100, int Images = 1000);
 
     static ProblemHttpResult BadRequest(string detail) => TypedResults.Problem(detail, statusCode: 400, title: "Bad request");
 

@@ -82,6 +82,7 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DatasetCache
     const int KeptModels = 4;
     readonly SemaphoreSlim _gate = new(1, 1);                               // one TorchSharp call at a time: 2 cores, and models are not thread-safe
     readonly LinkedList<(long RunId, int Epoch, TrainedModel Model)> _models = new();
+    readonly System.Collections.Concurrent.ConcurrentDictionary<(long RunId, int Epoch, int K, int Images), LikelihoodEstimate> _estimates = new();
 
     public int TestCount(string dataset) => (int)datasets.Get(dataset).Test.Count;
 
@@ -182,6 +183,28 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DatasetCache
 
     /// <summary>What the page needs to know of a run's model before offering views.</summary>
     public Task<(RunConfig Config, int Epoch, int Latent)> DescribeAsync(long runId) => WithModel(runId, m => (m.Config, m.Epoch, m.Latent));
+
+    /// <summary>
+    /// The kept checkpoint's test bound and importance-weighted estimate (see <see cref="TrainedModel.EstimateLikelihood"/>),
+    /// computed off the caller's thread and remembered per checkpoint, k and image count. It holds the model gate while
+    /// it runs, as every model call does: one TorchSharp computation at a time on this machine.
+    /// </summary>
+    public async Task<LikelihoodEstimate> EstimateLikelihoodAsync(long runId, int k, int images, Action<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var model = await ModelAsync(runId);
+            var key = (runId, model.Epoch, k, images);
+            if (_estimates.TryGetValue(key, out var known)) return known;
+            var test = datasets.Get(model.Config.Dataset).Test;
+            return _estimates[key] = await Task.Run(() => model.EstimateLikelihood(test, k, images, progress, cancellationToken), cancellationToken);
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>The estimates made for the run's current checkpoint, newest last.</summary>
+    public IReadOnlyList<LikelihoodEstimate> KnownEstimates(long runId) => [.. _estimates.Where(e => e.Key.RunId == runId).Select(e => e.Value)];
 
     async Task<T> WithModel<T>(long runId, Func<TrainedModel, T> use)
     {

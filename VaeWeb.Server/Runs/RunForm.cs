@@ -78,6 +78,7 @@ public static class RunConfigRows
         bool Uses(string field) => info?.Uses(field) == true;
         if (Uses(nameof(RunConfig.Labels))) yield return ("labels", c.Labels == 0 ? "all" : $"{c.Labels:N0}, balanced");
         if (Uses(nameof(RunConfig.Split))) yield return ("train / validation split", c.Split == ValidationSplit.Poster ? "55,000 / 5,000 (poster)" : "50,000 / 10,000 (Kingma et al.)");
+        if (Uses(nameof(RunConfig.Balance))) yield return ("label balance", c.Balance == LabelBalance.Paper ? "equation 9 (the paper)" : "oversampled labels");
         if (Uses(nameof(RunConfig.Alpha))) yield return ("alpha", c.Alpha == 0 ? "0.1·N / labels" : $"{c.Alpha:G4}");
         if (Uses(nameof(RunConfig.M1Epochs))) yield return ("M1 epochs", $"{c.M1Epochs}");
         if (Uses(nameof(RunConfig.LearnedPrior))) yield return ("prior p(z|y)", c.LearnedPrior ? "learned per class" : "N(0, I)");

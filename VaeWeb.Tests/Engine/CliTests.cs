@@ -49,6 +49,31 @@ public class CliTests
     }
 
     [Fact]
+    public void Reproduce_shows_each_rows_latest_protocol_as_mean_and_spread_over_seeds_and_lists_every_measurement()
+    {
+        // Five measurements of one row: an old 6-minute one, then two seeds at 15 minutes, seed 1 measured twice.
+        var folder = Directory.CreateTempSubdirectory("vaeweb-reproduce-").FullName;
+        static string Config(long seed, double minutes) =>
+            $$"""{"model":"m2","arch":"conv","labels":1000,"seed":{{seed}},"maxMinutes":{{minutes}}}""";
+        static object Measurement(long seed, double minutes, double error, int day) => new
+        {
+            name = "m2-conv-1000", seed, config = Config(seed, minutes), epochs = 7, bestEpoch = 7, validationError = error, testError = error,
+            minutes, budgetMinutes = minutes, finishedUtc = new DateTime(2026, 11, day, 12, 0, 0, DateTimeKind.Utc), machine = "test machine", commit = "abc1234",
+        };
+        object[] measurements = [Measurement(1, 6, 4.22, 20), Measurement(1, 15, 9.99, 21), Measurement(2, 15, 2.50, 22), Measurement(1, 15, 2.30, 23), Measurement(3, 15, 2.70, 24)];
+        File.WriteAllText(Path.Combine(folder, "results.json"), System.Text.Json.JsonSerializer.Serialize(measurements));
+
+        var (exitCode, output) = Engine("reproduce", "--table-only", "--output", Path.Combine(folder, "results.md"));
+        Assert.True(exitCode == 0, output);
+        var table = File.ReadAllText(Path.Combine(folder, "results.md"));
+        // The latest of each seed at the latest budget: 2.30, 2.50, 2.70 → mean 2.50, sample std 0.20; two left out.
+        Assert.Contains("| M2 (conv classifier) | 1000 | oversampled | 15 min | 1, 2, 3 | 7.0 ± 0.0 | 2.50% ± 0.20 | **2.50% ± 0.20** | – | 2 | 4.80% | – |", table);
+        foreach (var error in new[] { "4.22%", "9.99%", "2.30%", "2.50%", "2.70%" })
+            Assert.Contains($"| {error} |", table);                           // every measurement is listed, none dropped
+        Assert.Equal(5, System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "results.json"))).RootElement.GetArrayLength());
+    }
+
+    [Fact]
     public void Help_documents_every_command()
     {
         var (exitCode, output) = Engine("--help");
