@@ -141,6 +141,13 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
         return (z - mu).Square().div(logVar.exp()).Plus(logVar).mul_(Scalars.Of(-0.5)).sub_(Scalars.Of(halfLog2Pi)).sum(-1);
     }
 
+    /// <summary>n images from the prior at a temperature (the prior's standard deviation scaled by it): [n, 784].</summary>
+    public Tensor Sample(int n, Generator generator, double temperature = 1.0, Tensor? labels = null)
+    {
+        using var t = temperature.ToScalar();                                // disposed after use, not finalized mid-call (see Scalars)
+        return Decode(Prior(randn(new long[] { n, Latent }, generator: generator).mul_(t), labels), labels);
+    }
+
     /// <summary>The steps a sample of z [n, Latent] is drawn in: one frame, the image itself, unless <see cref="Capability.Frames"/>.</summary>
     public virtual DrawingSteps Frames(Tensor z, Tensor? labels) => new(Decode(z, labels).unsqueeze(0));
 
