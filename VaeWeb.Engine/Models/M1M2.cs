@@ -80,6 +80,8 @@ public sealed class M1M2 : GenerativeModel
     {
         m1.eval();
         foreach (var p in m1.parameters()) p.requires_grad = false;
+        // Raw means first, whatever the statistics hold: a resumed run loads them with the weights, standardized twice otherwise.
+        using (no_grad()) { FeatureMean.zero_(); FeatureScale.fill_(Scalars.One); }
         var pool = FeatureSet(pixels.Pool);
         // Standardized with the pool's statistics: M1's inactive units have means near zero with tiny spread,
         // and a Gaussian p(z1|y,z2) fitted to those would dominate the bound with huge densities.
