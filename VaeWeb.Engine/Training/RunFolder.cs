@@ -111,6 +111,20 @@ public sealed class RunFolder
         WriteAtomically(MetricsFile, path => System.IO.File.WriteAllLines(path, kept));
     }
 
+    /// <summary>
+    /// The metrics lines without what depends on the clock (rates, times): every number the run computed, in order,
+    /// so that a resumed run can be compared line for line with the same run uninterrupted.
+    /// </summary>
+    public List<string> ComputedMetrics() =>
+    [
+        .. System.IO.File.ReadLines(MetricsFile).Select(line =>
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+            foreach (var timing in new[] { "imagesPerSecond", "elapsed", "eta", "epochDuration" }) node.Remove(timing);
+            return node.ToJsonString();
+        }),
+    ];
+
     /// <summary>The global step of a metrics line, or null when it is not whole JSON.</summary>
     public static long? StepOf(string line)
     {

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Training;
 
@@ -31,16 +30,7 @@ public class ResumeTests
     static TrainingResult Resume(string folder, List<TrainingEvent>? events = null, int? epoch = null) =>
         Trainer.Resume(folder, _ => Mnist.Value, events is null ? null : events.Add, epoch);
 
-    /// <summary>metrics.jsonl without what depends on the clock: every number the run computed, in order.</summary>
-    static List<string> Metrics(string folder) =>
-    [
-        .. File.ReadAllLines(new RunFolder(folder).MetricsFile).Select(line =>
-        {
-            var node = JsonNode.Parse(line)!.AsObject();
-            foreach (var timing in new[] { "imagesPerSecond", "elapsed", "eta", "epochDuration" }) node.Remove(timing);
-            return node.ToJsonString();
-        }),
-    ];
+    static List<string> Metrics(string folder) => new RunFolder(folder).ComputedMetrics();
 
     [Theory]
     [InlineData(ModelKind.Vae)]
