@@ -27,7 +27,8 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     /// <summary>Connects (retrying until the server is up), then works until <paramref name="stopping"/> fires.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _training = Task.Run(() => Train(runId, configJson)); });
+        _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _training = Task.Run(() => Train(runId, configJson, null)); });
+        _connection.On<long, string, int>(WorkerProtocol.ResumeRun, (runId, configJson, epoch) => { _training = Task.Run(() => Train(runId, configJson, epoch)); });
         _connection.On<long>(WorkerProtocol.CancelRun, runId => { if (_currentRun is { } run) CancelQuietly(run); });
         _connection.Reconnected += async _ => { if (_currentRun is null) await _connection.InvokeAsync(WorkerProtocol.Ready, Name); };
         // The server marks a run interrupted when its worker's connection drops: training on would be wasted work.
@@ -63,7 +64,8 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         }
     }
 
-    void Train(long runId, string configJson)
+    /// <param name="resumeEpoch">Continue from the resume state of this epoch in the run's folder; null: a new run.</param>
+    void Train(long runId, string configJson, int? resumeEpoch)
     {
         using var cancel = new CancellationTokenSource();
         _currentRun = cancel;
@@ -73,16 +75,16 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         {
             var config = RunConfig.FromJson(configJson);
             var folder = RunFolder.Of(runsDirectory, runId);
-            if (Directory.Exists(folder))
+            if (resumeEpoch is null && Directory.Exists(folder))
             {
                 // The server starts this run afresh, so files there are another database's run of the same id.
                 log($"run {runId}: removing the stale folder {folder}");
                 Directory.Delete(folder, recursive: true);
             }
-            log($"run {runId}: training {config.Model} {config.Arch} on {config.Dataset}");
+            log($"run {runId}: {(resumeEpoch is null ? "training" : $"resuming after epoch {resumeEpoch}:")} {config.Model} {config.Arch} on {config.Dataset}");
             var firstLoss = true;
             var sinceStart = System.Diagnostics.Stopwatch.StartNew();
-            Trainer.Run(config, datasets, folder, e =>
+            void Report(TrainingEvent e)
             {
                 // Where the time before the first loss point goes (issue 9): each stage, then the first step, logged.
                 if (e is StageReport stage) log($"run {runId}: {stage.Stage} at {sinceStart.Elapsed.TotalSeconds:F2} s");
@@ -100,7 +102,9 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
                         finally { File.Delete(upload); }
                     });
                 }
-            }, cancel.Token);
+            }
+            if (resumeEpoch is { } epoch) Trainer.Resume(folder, datasets, Report, epoch, cancel.Token);
+            else Trainer.Run(config, datasets, folder, Report, cancel.Token);
         }
         catch (OperationCanceledException) { outcome = "cancelled"; }
         catch (Exception e)
