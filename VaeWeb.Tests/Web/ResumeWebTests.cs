@@ -1,9 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using VaeWeb.Engine.Training;
+using VaeWeb.Engine.Worker;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Runs;
 
@@ -39,6 +42,48 @@ public class ResumeWebTests(Browser browser) : IClassFixture<Browser>
             Assert.Equal(expected, metric.Select(m => m.Step));
         Assert.Equal(Enumerable.Range(1, Config.Epochs), history.Metrics.Where(m => m.Scope == "test" && m.Name == Metrics.Elbo).Select(m => m.Epoch));
         Assert.Equal(Enumerable.Range(1, Config.Epochs), history.Images.Where(i => i.Kind == "samples").Select(i => i.Epoch));
+    }
+
+    [Fact]
+    public async Task An_epoch_counts_as_done_once_saved_and_a_resumed_run_continues_from_it_on_a_worker_or_starts_again()
+    {
+        await using var server = VaeWebServer.Start(embeddedWorker: false);
+        var runs = server.Services.GetRequiredService<RunService>();
+        await using var worker = EngineHubTests.Connect(server, VaeWebServer.Token);
+        var given = new BlockingCollection<(string Message, long RunId, int Epoch)>();
+        worker.On<long, string>(WorkerProtocol.StartRun, (id, _) => given.Add((WorkerProtocol.StartRun, id, 0)));
+        worker.On<long, string, int>(WorkerProtocol.ResumeRun, (id, _, epoch) => given.Add((WorkerProtocol.ResumeRun, id, epoch)));
+        await worker.StartAsync();
+        await worker.InvokeAsync(WorkerProtocol.Ready, "remote");              // idle again after each Finish
+        Task<(string Message, long RunId, int Epoch)> Take() => Task.Run(() => given.Take(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token));
+        Task Report(long run, TrainingEvent e) => worker.InvokeAsync(WorkerProtocol.Report, run, EngineHubTests.Json(e));
+        var metrics = new Dictionary<string, double> { [Metrics.Elbo] = -150 };
+        StepReport Step(int epoch, long step) => new(epoch, step, 15, metrics, 1000, TimeSpan.FromSeconds(step), null);
+
+        var saved = (await runs.SubmitAsync(Config with { Epochs = 3 }, "saved an epoch")).Id;
+        Assert.Equal((WorkerProtocol.StartRun, saved, 0), await Take());
+        for (int step = 1; step <= 5; step++) await Report(saved, Step(1, step));
+        await Report(saved, new EpochReport(1, 3, 5, metrics, metrics, TimeSpan.FromSeconds(5), 1000));
+        // Killed here the run would redo epoch 1: its images and checkpoint may not be written yet.
+        Assert.Equal((0, (long?)null), await runs.FindAsync(saved) is { } before ? (before.EpochsDone, before.ResumeStep) : default);
+        await Report(saved, new EpochSaved(1, 5));
+        Assert.Equal((1, (long?)5), await runs.FindAsync(saved) is { } after ? (after.EpochsDone, after.ResumeStep) : default);
+        await Report(saved, Step(2, 6));
+        await worker.InvokeAsync(WorkerProtocol.Finish, saved, "cancelled", (string?)null);
+
+        Assert.True(await runs.ResumeAsync(saved));
+        Assert.Equal((WorkerProtocol.ResumeRun, saved, 1), await Take());
+        Assert.Equal([1, 2, 3, 4, 5, 5, 5], (await runs.HistoryAsync(saved))!.Metrics.Select(m => m.Step));   // epoch 1 train and test kept, epoch 2 dropped
+        await worker.InvokeAsync(WorkerProtocol.Finish, saved, "cancelled", (string?)null);
+
+        var unsaved = (await runs.SubmitAsync(Config with { Epochs = 3 }, "saved nothing")).Id;
+        Assert.Equal((WorkerProtocol.StartRun, unsaved, 0), await Take());
+        await Report(unsaved, Step(1, 1));
+        await worker.InvokeAsync(WorkerProtocol.Finish, unsaved, "cancelled", (string?)null);
+        Assert.True(await runs.ResumeAsync(unsaved));
+        Assert.Equal((WorkerProtocol.StartRun, unsaved, 0), await Take());                            // from the beginning
+        Assert.Empty((await runs.HistoryAsync(unsaved))!.Metrics);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => runs.ResumeAsync(unsaved));        // running: nothing to resume
     }
 
     [Fact]
