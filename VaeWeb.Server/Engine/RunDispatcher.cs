@@ -40,12 +40,14 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
         {
             while (true)
             {
-                KeyValuePair<string, WorkerState> idle;
-                lock (_workers) idle = _workers.FirstOrDefault(w => w.Value.RunId is null);
-                if (idle.Key is null) return;
+                List<KeyValuePair<string, WorkerState>> free;
+                lock (_workers) free = [.. _workers.Where(w => w.Value.RunId is null)];
+                if (free.Count == 0) return;
                 await using var db = await dbs.CreateDbContextAsync();
                 var run = await db.Runs.Where(r => r.Status == RunStatus.Queued).OrderBy(r => r.Id).FirstOrDefaultAsync();
                 if (run is null) return;
+                // A resumed run's state is in the run folder of the worker that trained it: that one, when it is free.
+                var idle = free.FirstOrDefault(w => run.ResumeStep is not null && w.Value.Name == run.Worker) is { Key: not null } trainedIt ? trainedIt : free[0];
                 run.Status = RunStatus.Running;
                 run.StartedAt = DateTime.UtcNow;
                 run.Worker = idle.Value.Name;
