@@ -43,10 +43,10 @@ public sealed class RunFolder
     /// <summary>The folder of a run to resume: it must hold the run's config.json.</summary>
     public static RunFolder Open(string path)
     {
-        var folder = new RunFolder(path);
-        if (!System.IO.File.Exists(folder.ConfigFile))
-            throw new FileNotFoundException($"No run to resume in {folder.Path}: it has no config.json, which 'train' writes before the first step.");
-        return folder;
+        var full = System.IO.Path.GetFullPath(path);
+        if (!System.IO.File.Exists(System.IO.Path.Combine(full, "config.json")))                // checked before the constructor makes the folder
+            throw new FileNotFoundException($"No run to resume in {full}: it has no config.json, which 'train' writes before the first step.");
+        return new RunFolder(full);
     }
 
     public RunConfig ReadConfig() => RunConfig.FromJson(System.IO.File.ReadAllText(ConfigFile));
