@@ -35,7 +35,7 @@ public class ResumeWebTests(Browser browser) : IClassFixture<Browser>
     static async Task AssertHistoryWhole(VaeWebServer server, long runId)
     {
         var run = await server.WaitForRunToFinish(runId, TimeSpan.FromMinutes(3));
-        Assert.Equal((RunStatus.Completed, Config.Epochs), (run.Status, run.EpochsDone));
+        Assert.True((run.Status, run.EpochsDone) == (RunStatus.Completed, Config.Epochs), $"run {runId} is {run.Status} after {run.EpochsDone} epochs: {run.Error}");
         var history = (await server.Services.GetRequiredService<RunService>().HistoryAsync(runId))!;
         var expected = Enumerable.Range(1, Config.Epochs * StepsPerEpoch).Where(s => s == 1 || s % ReportEvery == 0).Select(s => (long)s).ToList();
         foreach (var metric in history.Metrics.Where(m => m.Scope == "step").GroupBy(m => m.Name))
