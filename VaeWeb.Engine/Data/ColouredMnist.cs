@@ -1,0 +1,67 @@
+namespace VaeWeb.Engine.Data;
+
+/// <summary>
+/// "Coloured MNIST (SVHN stand-in)": each MNIST digit on a 32×32 coloured, textured background, drawn in a contrasting
+/// colour, its label unchanged. SVHN is in no registry here, so this gives the colour code paths real structure to
+/// learn in CI. Deterministic: image i depends only on the seed, i and the digit, so any prefix is the same images.
+/// </summary>
+public static class ColouredMnist
+{
+    public const string Name = "mnist-colour";
+    public const string Title = "Coloured MNIST (SVHN stand-in)";
+    public const int Side = 32, Channels = 3, PixelsPerImage = Side * Side * Channels;
+
+    /// <summary>Colours the first <paramref name="count"/> digits (all when ≤ 0): bytes image-major, channel-planar (R, G, B planes).</summary>
+    public static byte[] Make(Idx.Images digits, int seed, int count = 0)
+    {
+        if (digits.Rows != 28 || digits.Cols != 28) throw new ArgumentException($"Expected 28×28 MNIST digits, got {digits.Rows}×{digits.Cols}.");
+        int n = count <= 0 ? digits.Count : Math.Min(count, digits.Count);
+        var pixels = new byte[(long)n * PixelsPerImage];
+        for (int i = 0; i < n; i++)
+            Colour(digits.Pixels.AsSpan(i * 784, 784), pixels.AsSpan(i * PixelsPerImage, PixelsPerImage), seed, i);
+        return pixels;
+    }
+
+    static void Colour(ReadOnlySpan<byte> digit, Span<byte> target, int seed, int index)
+    {
+        var random = new Random(HashCode.Combine(seed, index) & int.MaxValue);
+        float R() => random.NextSingle();
+        // Background: a random hue, then two sine gratings and grain so that no image is a flat colour.
+        var background = Hsv(R(), 0.4f + 0.6f * R(), 0.25f + 0.65f * R());
+        bool light = Luma(background) > 0.45f;
+        // The digit: roughly the opposite hue, and dark on a light background, light on a dark one.
+        var ink = Hsv((Hue(background) + 0.35f + 0.3f * R()) % 1f, 0.3f + 0.7f * R(), light ? 0.05f + 0.2f * R() : 0.8f + 0.2f * R());
+        float f1 = 0.2f + 0.6f * R(), f2 = 0.2f + 0.6f * R(), a1 = MathF.PI * R(), a2 = MathF.PI * R(), p1 = 6.3f * R(), p2 = 6.3f * R();
+        float strength = 0.06f + 0.1f * R();
+        int dx = random.Next(0, 5), dy = random.Next(0, 5);                    // the 28×28 digit lands anywhere in 32×32
+        for (int y = 0; y < Side; y++)
+            for (int x = 0; x < Side; x++)
+            {
+                float texture = strength * (MathF.Sin(f1 * (x * MathF.Cos(a1) + y * MathF.Sin(a1)) + p1) + MathF.Sin(f2 * (x * MathF.Cos(a2) + y * MathF.Sin(a2)) + p2));
+                int dr = y - dy, dc = x - dx;
+                float alpha = dr is >= 0 and < 28 && dc is >= 0 and < 28 ? digit[dr * 28 + dc] / 255f : 0f;
+                for (int ch = 0; ch < Channels; ch++)
+                {
+                    float grain = 0.04f * (R() - 0.5f);
+                    float value = (background[ch] + texture + grain) * (1 - alpha) + ink[ch] * alpha;
+                    target[ch * Side * Side + y * Side + x] = (byte)Math.Clamp(MathF.Round(value * 255), 0, 255);
+                }
+            }
+    }
+
+    static float Luma(float[] rgb) => 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2];
+
+    static float[] Hsv(float h, float s, float v)
+    {
+        float Channel(float n) { var k = (n + h * 6) % 6; return v - v * s * Math.Clamp(Math.Min(k, 4 - k), 0, 1); }
+        return [Channel(5), Channel(3), Channel(1)];
+    }
+
+    static float Hue(float[] rgb)
+    {
+        float max = rgb.Max(), min = rgb.Min(), d = max - min;
+        if (d == 0) return 0;
+        float h = max == rgb[0] ? (rgb[1] - rgb[2]) / d % 6 : max == rgb[1] ? (rgb[2] - rgb[0]) / d + 2 : (rgb[0] - rgb[1]) / d + 4;
+        return (h / 6 + 1) % 1;
+    }
+}
