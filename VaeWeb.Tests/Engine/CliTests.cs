@@ -23,6 +23,8 @@ public class CliTests
     [InlineData("Unknown dataset 'cifar'", "train", "--dataset", "cifar")]
     [InlineData("Cannot parse argument 'abc' for option '--epochs'", "train", "--epochs", "abc")]
     [InlineData("Unknown dataset 'svhm'", "data", "svhm")]
+    [InlineData("SVHN (Street View House Numbers) needs a colour model", "train", "--dataset", "svhn")]
+    [InlineData("Coloured MNIST (SVHN stand-in) needs a colour model", "train", "--dataset", "mnist-colour")]
     [InlineData("does not exist", "evaluate", "/nonexistent/run")]
     [InlineData("No run to resume", "train", "--resume", "/nonexistent/run")]
     [InlineData("--server must be an http(s) URL", "worker", "--server", "localhost", "--token", "t")]
@@ -32,6 +34,39 @@ public class CliTests
         var (exitCode, output) = Engine(args);
         Assert.NotEqual(0, exitCode);
         Assert.Contains(message, output);
+    }
+
+    [Fact]
+    public void Data_svhn_says_what_is_wrong_with_each_supplied_file_and_exits_nonzero_without_a_stack_trace()
+    {
+        var data = Directory.CreateTempSubdirectory("vaeweb-cli-svhn-").FullName;
+        var folder = Path.Combine(data, "svhn");
+        string Check()
+        {
+            var (exitCode, output) = Engine("data", "svhn", "--data-dir", data);
+            Assert.NotEqual(0, exitCode);
+            Assert.DoesNotContain("   at ", output);                                 // no stack trace
+            return System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " ");   // the console wraps lines
+        }
+
+        var missing = Check();
+        Assert.Contains("SVHN's files are missing: train_32x32.mat and test_32x32.mat", missing);
+        Assert.Contains($"put them in {folder}", missing);
+        Assert.Contains("http://ufldl.stanford.edu/housenumbers/", missing);
+
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "train_32x32.mat"), "<html>Not Found</html>");
+        var (planar, labels) = VaeWeb.Tests.Data.MatFileWriter.SvhnLike(40);
+        var small = new VaeWeb.Tests.Data.MatFileWriter().SvhnImages(planar, 40).Labels(labels).ToBytes();
+        File.WriteAllBytes(Path.Combine(folder, "test_32x32.mat"), small);
+        var wrong = Check();
+        Assert.Contains("train_32x32.mat: it is not a MATLAB 5 MAT-file", wrong);
+        Assert.Contains($"test_32x32.mat: it is {small.Length:N0} bytes, not the official 64,275,384 (40 images, not 26,032): it is not the official file", wrong);
+        Assert.DoesNotContain("missing", wrong);
+
+        File.WriteAllBytes(Path.Combine(folder, "test_32x32.mat"), small[..(small.Length / 2)]);
+        Assert.Contains($"test_32x32.mat: it is truncated ({small.Length / 2:N0} of 64,275,384 bytes): the download stopped early", Check());
+        Directory.Delete(data, recursive: true);
     }
 
     [Fact]

@@ -38,6 +38,20 @@ public class RunConfigTests
         Assert.Equal(["Dataset", "Hidden", "LearningRate"], errors.Select(e => e.Field).Order());
     }
 
+    [Theory]
+    [InlineData("svhn", "SVHN (Street View House Numbers) needs a colour model (32×32×3 images)")]
+    [InlineData("mnist-colour", "Coloured MNIST (SVHN stand-in) needs a colour model (32×32×3 images)")]
+    public void Colour_datasets_are_refused_until_there_are_colour_models(string dataset, string message)
+    {
+        foreach (var model in VaeWeb.Engine.Models.ModelRegistry.All)
+        {
+            var (field, error) = Assert.Single(new RunConfig { Dataset = dataset, Model = model.Name, Arch = model.Architectures[0] }.Validate());
+            Assert.Equal("Dataset", field);
+            Assert.StartsWith(message, error);
+            Assert.Contains("colour models are not yet built", error);
+        }
+    }
+
     [Fact]
     public void Enum_numbers_outside_their_names_are_rejected()
     {
