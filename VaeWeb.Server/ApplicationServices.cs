@@ -8,6 +8,7 @@ using MudBlazor.Services;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Worker;
 using VaeWeb.Server.Access;
+using VaeWeb.Server.Catalog;
 using VaeWeb.Server.Components;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Engine;
@@ -58,6 +59,10 @@ public static class ApplicationServices
         // One copy of each dataset in memory, for the embedded worker's training and for exploring.
         services.AddSingleton(sp => new DatasetCache(sp.GetRequiredService<DataFolder>().Datasets));
         services.AddSingleton<ExploreService>();
+        // The Data page: every dataset's state, checksums computed once, and SVHN uploads into data/svhn.
+        services.AddSingleton(new SvhnOptions());                                 // the official files (tests register their own after)
+        services.AddSingleton<DatasetCatalog>();
+        services.AddSingleton<SvhnUpload>();
         services.AddSingleton<GalleryService>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
         services.AddProblemDetails();

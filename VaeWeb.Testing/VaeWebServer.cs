@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
@@ -36,7 +37,7 @@ public sealed class VaeWebServer : IAsyncDisposable
     public string Database { get; }
     public IServiceProvider Services => _factory.Services;
 
-    VaeWebServer(string database, bool embeddedWorker, IReadOnlyDictionary<string, string>? settings)
+    VaeWebServer(string database, bool embeddedWorker, IReadOnlyDictionary<string, string>? settings, Action<IServiceCollection>? services = null)
     {
         Database = database;
         var runs = Path.Combine(Path.GetDirectoryName(database)!, "runs");
@@ -48,6 +49,7 @@ public sealed class VaeWebServer : IAsyncDisposable
             web.UseSetting("Auth:Token", AccessToken);
             web.UseSetting("Engine:EmbeddedWorker", embeddedWorker.ToString());
             foreach (var (key, value) in settings ?? new Dictionary<string, string>()) web.UseSetting(key, value);
+            if (services is not null) web.ConfigureTestServices(services);
         });
         _factory.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         _factory.StartServer();
@@ -57,10 +59,12 @@ public sealed class VaeWebServer : IAsyncDisposable
     /// <summary>
     /// A fresh app with a new database in a new temporary folder named <paramref name="prefix"/>…;
     /// <paramref name="embeddedWorker"/> false leaves training to test workers; <paramref name="settings"/> are more
-    /// configuration keys (e.g. "Logging:LogLevel:Default").
+    /// configuration keys (e.g. "Logging:LogLevel:Default"); <paramref name="services"/> registers services after the
+    /// app's, replacing them (e.g. the SVHN files the Data page accepts).
     /// </summary>
-    public static VaeWebServer Start(bool embeddedWorker = true, string prefix = "vaeweb-web-", IReadOnlyDictionary<string, string>? settings = null) =>
-        new(Path.Combine(Directory.CreateTempSubdirectory(prefix).FullName, "vaeweb.db"), embeddedWorker, settings);
+    public static VaeWebServer Start(bool embeddedWorker = true, string prefix = "vaeweb-web-", IReadOnlyDictionary<string, string>? settings = null,
+        Action<IServiceCollection>? services = null) =>
+        new(Path.Combine(Directory.CreateTempSubdirectory(prefix).FullName, "vaeweb.db"), embeddedWorker, settings, services);
 
     /// <summary>A new app process-equivalent on an existing database, as after a server restart or an upgrade.</summary>
     public static VaeWebServer Restart(string database, bool embeddedWorker = true, IReadOnlyDictionary<string, string>? settings = null) =>

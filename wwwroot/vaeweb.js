@@ -14,7 +14,7 @@ window.vaeweb = {
    * pixels: Uint8Array (or array) in image-major order, image i = row * cols + col.
    * scale: screen pixels per image pixel; gap: screen pixels between images.
    */
-  drawGrid(canvas, rows, cols, h, w, pixels, scale = 2, gap = 2) {
+  drawGrid(canvas, rows, cols, h, w, pixels, scale = 2, gap = 2, channels = 1) {
     if (!canvas) return;
     const bytes = pixels instanceof Uint8Array ? pixels : new Uint8Array(pixels);
     const cell = w * scale + gap, cellH = h * scale + gap;
@@ -28,11 +28,15 @@ window.vaeweb = {
     tile.width = w; tile.height = h;
     const tileCtx = tile.getContext("2d");
     ctx.imageSmoothingEnabled = false;
+    const plane = h * w;
     for (let i = 0; i < rows * cols; i++) {
-      const offset = i * h * w;
-      for (let p = 0; p < h * w; p++) {
-        const v = bytes[offset + p];
-        image.data[4 * p] = image.data[4 * p + 1] = image.data[4 * p + 2] = v;
+      const offset = i * plane * channels;
+      for (let p = 0; p < plane; p++) {
+        // Grey: one byte per pixel. Colour: channel planes (R, then G, then B), as the server's tensors are laid out.
+        const r = bytes[offset + p];
+        image.data[4 * p] = r;
+        image.data[4 * p + 1] = channels === 3 ? bytes[offset + plane + p] : r;
+        image.data[4 * p + 2] = channels === 3 ? bytes[offset + 2 * plane + p] : r;
         image.data[4 * p + 3] = 255;
       }
       tileCtx.putImageData(image, 0, 0);
