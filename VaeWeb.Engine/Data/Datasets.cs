@@ -42,6 +42,9 @@ public static class Datasets
         return Path.GetFullPath("data");
     }
 
+    /// <summary>Whether data/&lt;name&gt;/ holds the verified IDX files of MNIST or Fashion-MNIST, without fetching anything.</summary>
+    public static bool IsFetched(string name, string dataDirectory) => IsVerified(Path.Combine(dataDirectory, name));
+
     /// <summary>Where each dataset can come from, tried in order.</summary>
     public static IReadOnlyList<IDatasetSource> Sources(string name) => name switch
     {

@@ -13,15 +13,16 @@ public static class SvhnFile
 
     /// <summary>
     /// Reads and checks X and y. With <paramref name="keepPixels"/> false the pixels are checked and dropped (verifying
-    /// a 182 MB file then costs no memory). <paramref name="progress"/> gets the fraction of the file read so far.
+    /// a 182 MB file then costs no memory); <paramref name="keepFirst"/> &gt; 0 keeps only the first images' pixels
+    /// (examples). <paramref name="progress"/> gets the fraction of the file read so far.
     /// </summary>
-    public static Images Read(string path, bool keepPixels = true, Action<double>? progress = null)
+    public static Images Read(string path, bool keepPixels = true, Action<double>? progress = null, int keepFirst = 0)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        return Read(file, path, keepPixels, progress);
+        return Read(file, path, keepPixels, progress, keepFirst);
     }
 
-    public static Images Read(Stream file, string path, bool keepPixels = true, Action<double>? progress = null)
+    public static Images Read(Stream file, string path, bool keepPixels = true, Action<double>? progress = null, int keepFirst = 0)
     {
         byte[]? pixels = null, labels = null;
         long count = -1;
@@ -35,7 +36,7 @@ public static class SvhnFile
 
         MatFile.Read(file, path, (array, data) =>
         {
-            if (array.Name == "X") (pixels, count) = ReadPixels(path, array, data, keepPixels, Report);
+            if (array.Name == "X") (pixels, count) = ReadPixels(path, array, data, keepPixels, keepFirst, Report);
             else if (array.Name == "y") labels = ReadLabels(path, array, data);
         });
 
@@ -48,7 +49,7 @@ public static class SvhnFile
         return new Images((int)count, pixels, labels);
     }
 
-    static (byte[]? Pixels, long Count) ReadPixels(string path, MatFile.ArrayInfo array, Stream data, bool keep, Action report)
+    static (byte[]? Pixels, long Count) ReadPixels(string path, MatFile.ArrayInfo array, Stream data, bool keep, int keepFirst, Action report)
     {
         var dims = array.Dimensions;
         if (array.Class != MatFile.ArrayClass.UInt8 || array.Storage != MatFile.DataType.UInt8 || array.Complex
@@ -60,13 +61,14 @@ public static class SvhnFile
             throw new MatFileException(path, MatProblem.WrongShape, $"X claims {count:N0} images but holds {array.DataBytes:N0} bytes. Use the official file.");
         if (keep && count * PixelsPerImage > Array.MaxLength)
             throw new MatFileException(path, MatProblem.WrongShape, $"X holds {count:N0} images, too many to load at once.");
-        var pixels = keep ? new byte[count * PixelsPerImage] : null;
+        long kept = keepFirst > 0 ? Math.Min(keepFirst, count) : count;
+        var pixels = keep ? new byte[kept * PixelsPerImage] : null;
         var image = new byte[PixelsPerImage];
         for (long n = 0; n < count; n++)
         {
             data.ReadExactly(image);
             report();
-            if (pixels is null) continue;
+            if (pixels is null || n >= kept) continue;
             // MATLAB is column-major: byte (row r, column c, channel ch) sits at r + 32·c + 1024·ch. Transpose each plane.
             var target = pixels.AsSpan((int)(n * PixelsPerImage), PixelsPerImage);
             for (int ch = 0; ch < Channels; ch++)
