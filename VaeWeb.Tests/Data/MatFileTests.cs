@@ -162,6 +162,24 @@ public sealed class MatFileTests : IDisposable
         Assert.Equal(SvhnFileState.Present, SvhnFiles.CheckAll(_dir, [spec])[0].State);   // from the marker
     }
 
+    /// <summary>The official files, when the user has supplied them (no registry here serves SVHN).</summary>
+    [SkippableFact]
+    public void The_official_svhn_files_verify_and_read_with_their_published_counts()
+    {
+        var folder = Path.Combine(Datasets.DefaultDirectory(), SvhnFiles.Folder);
+        var absent = SvhnFiles.Official.Where(s => !s.Optional && !File.Exists(Path.Combine(folder, s.Name))).ToList();
+        Skip.If(absent.Count > 0, $"SVHN's official files are not here: {SvhnFiles.MissingAdvice(folder, absent)}");
+
+        foreach (var status in SvhnFiles.CheckAll(folder).Where(s => !s.Spec.Optional))
+        {
+            Assert.True(status.State == SvhnFileState.Present, status.Message);
+            Assert.Equal(status.Spec.Images, status.Images);
+        }
+        var test = SvhnFile.Read(Path.Combine(folder, "test_32x32.mat"), keepFirst: 10);
+        Assert.Equal(26_032, test.Count);
+        Assert.Equal(10, test.Labels.Distinct().Count());
+    }
+
     [Fact]
     public void Missing_svhn_files_are_named_with_where_to_put_them_and_where_to_get_them()
     {

@@ -19,6 +19,7 @@ public sealed class ComponentTests : IAsyncLifetime
         _context.JSInterop.Mode = JSRuntimeMode.Loose;
         _context.Services.AddMudServices();
         _context.Services.AddSingleton(_server.Services.GetRequiredService<RunService>());
+        _context.Services.AddSingleton(_server.Services.GetRequiredService<VaeWeb.Server.Catalog.DatasetCatalog>());   // the form asks whether SVHN's files are here
         _context.Render<MudPopoverProvider>();
         return Task.CompletedTask;
     }
