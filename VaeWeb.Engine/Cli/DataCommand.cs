@@ -46,7 +46,7 @@ static class DataCommand
                     var clock = Stopwatch.StartNew();
                     var (train, test) = Datasets.Load(name, directory);
                     using (train) using (test)
-                        AnsiConsole.MarkupLineInterpolated($"[green]✓[/] {name}: verified in {folder}; {train.Count:N0} training and {test.Count:N0} test images loaded into tensors in {clock.Elapsed.TotalSeconds:F2} s");
+                        AnsiConsole.MarkupLineInterpolated($"[green]✓[/] {name}: {(name == ColouredMnist.Name ? "made from MNIST" : "verified")} in {folder}; {train.Count:N0} training and {test.Count:N0} test images loaded into tensors in {clock.Elapsed.TotalSeconds:F2} s");
                 }
                 catch (DatasetUnavailableException e)
                 {

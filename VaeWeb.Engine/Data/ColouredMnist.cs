@@ -34,16 +34,28 @@ public static class ColouredMnist
         float f1 = 0.2f + 0.6f * R(), f2 = 0.2f + 0.6f * R(), a1 = MathF.PI * R(), a2 = MathF.PI * R(), p1 = 6.3f * R(), p2 = 6.3f * R();
         float strength = 0.06f + 0.1f * R();
         int dx = random.Next(0, 5), dy = random.Next(0, 5);                    // the 28×28 digit lands anywhere in 32×32
+        uint grain = (uint)random.Next() | 1;                                  // xorshift: a Random call per byte would triple the cost
+        // sin(f(x cos a + y sin a) + p) = sin(u)cos(v) + cos(u)sin(v), u from x, v from y: 32-entry tables, not 1024 sines.
+        Span<float> su1 = stackalloc float[Side], cu1 = stackalloc float[Side], sv1 = stackalloc float[Side], cv1 = stackalloc float[Side];
+        Span<float> su2 = stackalloc float[Side], cu2 = stackalloc float[Side], sv2 = stackalloc float[Side], cv2 = stackalloc float[Side];
+        for (int i = 0; i < Side; i++)
+        {
+            (su1[i], cu1[i]) = MathF.SinCos(f1 * i * MathF.Cos(a1));
+            (sv1[i], cv1[i]) = MathF.SinCos(f1 * i * MathF.Sin(a1) + p1);
+            (su2[i], cu2[i]) = MathF.SinCos(f2 * i * MathF.Cos(a2));
+            (sv2[i], cv2[i]) = MathF.SinCos(f2 * i * MathF.Sin(a2) + p2);
+        }
         for (int y = 0; y < Side; y++)
             for (int x = 0; x < Side; x++)
             {
-                float texture = strength * (MathF.Sin(f1 * (x * MathF.Cos(a1) + y * MathF.Sin(a1)) + p1) + MathF.Sin(f2 * (x * MathF.Cos(a2) + y * MathF.Sin(a2)) + p2));
+                float texture = strength * (su1[x] * cv1[y] + cu1[x] * sv1[y] + su2[x] * cv2[y] + cu2[x] * sv2[y]);
                 int dr = y - dy, dc = x - dx;
                 float alpha = dr is >= 0 and < 28 && dc is >= 0 and < 28 ? digit[dr * 28 + dc] / 255f : 0f;
                 for (int ch = 0; ch < Channels; ch++)
                 {
-                    float grain = 0.04f * (R() - 0.5f);
-                    float value = (background[ch] + texture + grain) * (1 - alpha) + ink[ch] * alpha;
+                    grain ^= grain << 13; grain ^= grain >> 17; grain ^= grain << 5;
+                    float noise = 0.04f * ((grain >> 8) / 16777216f - 0.5f);
+                    float value = (background[ch] + texture + noise) * (1 - alpha) + ink[ch] * alpha;
                     target[ch * Side * Side + y * Side + x] = (byte)Math.Clamp(MathF.Round(value * 255), 0, 255);
                 }
             }

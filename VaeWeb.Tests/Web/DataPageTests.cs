@@ -48,6 +48,14 @@ public sealed class DataPageTests(Browser browser) : IClassFixture<Browser>, IDi
     public async Task The_data_page_lists_every_dataset_refuses_a_wrong_upload_and_shows_good_svhn_files_with_their_counts()
     {
         await using var server = await StartAsync();
+        // Like every page but shared galleries, the Data page (and so its upload) is the signed-in owner's only.
+        using (var anonymous = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = server.Address })
+        {
+            using var visit = new HttpRequestMessage(HttpMethod.Get, "/data");
+            visit.Headers.Accept.ParseAdd("text/html");
+            var response = await anonymous.SendAsync(visit);
+            Assert.Equal("/signin?returnUrl=%2Fdata", response.Headers.Location?.PathAndQuery);
+        }
         var page = await browser.NewPageAsync(server);
         await page.GotoAsync(server.Address.ToString());
         await page.GetByRole(AriaRole.Link, new() { Name = "Data" }).ClickAsync();
