@@ -44,7 +44,7 @@ static class DataCommand
                     // Load once too, so a broken setup shows here and the load time is on record.
                     TorchRuntime.EnsureInitialized();
                     var clock = Stopwatch.StartNew();
-                    var (train, test) = Datasets.Load(name, directory);
+                    var (train, test) = Datasets.Load(name, directory, line => AnsiConsole.MarkupLineInterpolated($"[grey]{name}: {line}[/]"));   // SVHN: reading progress
                     using (train) using (test)
                         AnsiConsole.MarkupLineInterpolated($"[green]✓[/] {name}: {(name == ColouredMnist.Name ? "made from MNIST" : "verified")} in {folder}; {train.Count:N0} training and {test.Count:N0} test images loaded into tensors in {clock.Elapsed.TotalSeconds:F2} s");
                 }
