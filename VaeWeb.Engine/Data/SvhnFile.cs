@@ -84,6 +84,8 @@ public static class SvhnFile
         var dims = array.Dimensions;
         if (dims.Length != 2 || Math.Min(dims[0], dims[1]) != 1 || MatFile.SizeOf(array.Storage) == 0 || array.Complex)
             throw new MatFileException(path, MatProblem.WrongShape, $"y is {array.Shape} {array.Class}; SVHN's y is N×1 numbers. Use the official file.");
+        if (array.DataBytes != array.Count * MatFile.SizeOf(array.Storage))
+            throw new MatFileException(path, MatProblem.WrongShape, $"y claims {array.Count:N0} labels but holds {array.DataBytes:N0} bytes of {array.Storage}. Use the official file.");
         var values = MatFile.ReadValues(data, array.Storage, array.Count, array.LittleEndian);
         var labels = new byte[values.Length];
         for (int i = 0; i < values.Length; i++)

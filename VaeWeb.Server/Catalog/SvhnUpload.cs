@@ -14,6 +14,11 @@ public sealed class UploadRefusedException(string message) : Exception(message);
 public sealed class SvhnUpload(DatasetCatalog catalog, ILogger<SvhnUpload> log)
 {
     readonly SemaphoreSlim _one = new(1, 1);
+    /// <summary>The cap for a file whose official size is not on record (extra_32x32.mat): above any SVHN file.</summary>
+    public const long UnknownSizeLimit = 2L << 30;
+
+    /// <summary>The most bytes an upload of <paramref name="spec"/> may send.</summary>
+    public static long Limit(SvhnFileSpec spec) => spec.Bytes > 0 ? spec.Bytes : UnknownSizeLimit;
 
     /// <summary>The spec for <paramref name="fileName"/> of <paramref name="size"/> bytes; refuses before anything is read.</summary>
     public SvhnFileSpec Accept(string fileName, long size)
@@ -22,6 +27,8 @@ public sealed class SvhnUpload(DatasetCatalog catalog, ILogger<SvhnUpload> log)
             ?? throw new UploadRefusedException($"{fileName} is not one of SVHN's files ({string.Join(", ", catalog.SvhnSpecs.Select(s => s.Name))}); upload those, under their official names.");
         if (spec.Bytes > 0 && size != spec.Bytes)
             throw new UploadRefusedException($"{fileName} is {size:N0} bytes; the official file is {spec.Bytes:N0} bytes. Download it again from {SvhnFiles.Source}.");
+        if (size > Limit(spec))
+            throw new UploadRefusedException($"{fileName} is {size:N0} bytes, more than any SVHN file. Download it again from {SvhnFiles.Source}.");
         return spec;
     }
 
@@ -43,8 +50,8 @@ public sealed class SvhnUpload(DatasetCatalog catalog, ILogger<SvhnUpload> log)
                 while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
                 {
                     total += read;
-                    if (spec.Bytes > 0 && total > spec.Bytes)
-                        throw new UploadRefusedException($"{spec.Name} is larger than the official {spec.Bytes:N0} bytes.");
+                    if (total > Limit(spec))
+                        throw new UploadRefusedException(spec.Bytes > 0 ? $"{spec.Name} is larger than the official {spec.Bytes:N0} bytes." : $"{spec.Name} is larger than any SVHN file.");
                     md5.AppendData(buffer, 0, read);
                     await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
                     progress?.Report(total);

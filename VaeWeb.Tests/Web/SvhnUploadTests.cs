@@ -76,6 +76,16 @@ public sealed class SvhnUploadTests : IDisposable
     }
 
     [Fact]
+    public void The_official_files_are_expected_at_their_official_sizes_and_the_extra_file_below_a_cap()
+    {
+        var official = new SvhnUpload(new DatasetCatalog(new DataFolder(_root, "", ""), new SvhnOptions(), NullLogger<DatasetCatalog>.Instance), NullLogger<SvhnUpload>.Instance);
+        Assert.Equal(182_040_794, official.Accept("train_32x32.mat", 182_040_794).Bytes);
+        Assert.Contains("the official file is 64,275,384 bytes", Assert.Throws<UploadRefusedException>(() => official.Accept("test_32x32.mat", 64_275_383)).Message);
+        Assert.Equal("a93ce644f1a588dc4d68dda5feec44a7", official.Accept("extra_32x32.mat", 1_000_000_000).Md5);
+        Assert.Contains("more than any SVHN file", Assert.Throws<UploadRefusedException>(() => official.Accept("extra_32x32.mat", 3L << 30)).Message);
+    }
+
+    [Fact]
     public async Task A_right_sized_file_that_is_not_a_mat_file_is_refused_by_its_structure()
     {
         // Same size and, through a spec made for it, the expected MD5: only the structure check can catch it.
