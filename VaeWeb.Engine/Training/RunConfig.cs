@@ -18,6 +18,8 @@ public static class ModelKind
     public const string M1M2 = "m1-m2";
     /// <summary>DRAW (Gregor et al. 2015): a recurrent writer that draws in T steps, with or without attention.</summary>
     public const string Draw = "draw";
+    /// <summary>Semi-supervised GAN (Salimans et al. 2016): a K+1-class discriminator and a feature-matching generator.</summary>
+    public const string SslGan = "ssl-gan";
 }
 
 public enum Architecture { Fc, Conv }
