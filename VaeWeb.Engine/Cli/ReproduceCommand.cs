@@ -61,6 +61,35 @@ static class ReproduceCommand
     public sealed record Result(string Name, long Seed, string Config, int Epochs, int BestEpoch, double ValidationError, double TestError,
         double Minutes, double BudgetMinutes, DateTime FinishedUtc, string Machine, string? Commit, double? M1Elbo = null, string? Note = null);
 
+    /// <summary>
+    /// A generative model's row: its test bound (−ELBO on the fixed test binarization, nats; an upper bound on the test
+    /// NLL) after every epoch against the training time, under one budget. <paramref name="Paper"/>: the published figure
+    /// it is read against, with what differs.
+    /// </summary>
+    public sealed record CurveExperiment(string Name, RunConfig Config, string Description, string Paper);
+
+    // Gregor et al. 2015, Table 2: DRAW on binarized MNIST, T = 64, LSTMs 256, z_t 100: 80.97 nats with attention
+    // (read 2x2, write 5x5), 87.40 without. The 90-minute rows are issue 13's budget: one working session here.
+    static RunConfig DrawConfig(int steps, bool attention, int read, int write, double minutes) => new()
+    {
+        Model = ModelKind.Draw, Latent = 100, Hidden = [256], Epochs = RunConfig.MaxEpochs, MaxMinutes = minutes,
+        DrawSteps = steps, Attention = attention, ReadSize = read, WriteSize = write,
+    };
+
+    public static readonly CurveExperiment[] Curves =
+    [
+        new("draw-t16-attention", DrawConfig(16, true, 5, 5, 90), "DRAW, T = 16, attention (read 5x5, write 5x5)", "80.97 (T = 64, read 2x2)"),
+        new("draw-t16-no-attention", DrawConfig(16, false, 2, 5, 90), "DRAW, T = 16, no attention", "87.40 (T = 64)"),
+        new("draw-t64-paper", DrawConfig(64, true, 2, 5, 90), "DRAW, the paper's MNIST model (T = 64, read 2x2, write 5x5)", "80.97"),
+    ];
+
+    /// <summary>One epoch of a curve: minutes of training when it ended and the test bound then (nats per image).</summary>
+    public sealed record CurvePoint(int Epoch, double Minutes, double TestBound);
+
+    /// <summary>One curve measurement: one configuration, one seed, one budget, on one machine at one commit.</summary>
+    public sealed record CurveResult(string Name, long Seed, string Config, IReadOnlyList<CurvePoint> Points, double BudgetMinutes,
+        DateTime FinishedUtc, string Machine, string? Commit, string? Note = null);
+
     public static Command Create()
     {
         var minutes = new Option<double?>("--minutes") { Description = "Override every configuration's budget (minutes; each stops after the epoch that crosses it). Default: its family's budget." };
@@ -71,25 +100,40 @@ static class ReproduceCommand
         var output = new Option<string>("--output", "-o") { Description = "The Markdown table to write; measurements accumulate in the .json beside it.", DefaultValueFactory = _ => Path.Combine("docs", "results.md") };
         var runs = new Option<string>("--runs") { Description = "Folder for the run folders (checkpoints, metrics).", DefaultValueFactory = _ => Path.Combine("runs", "reproduce") };
         var tableOnly = new Option<bool>("--table-only") { Description = "Train nothing: regenerate the table from the measurements." };
+        var record = new Option<string?>("--record") { HelpName = "RUN-FOLDER", Description = "Train nothing: add the finished run in this folder as a measurement of the one configuration --only names (its config must be that configuration's but for the seed)." };
         var dataDir = CliOptions.DataDirectory();
         var command = new Command("reproduce", "Train the poster's semi-supervised configurations under their budgets, per seed, and write the results table.")
         {
-            minutes, only, seeds, firstSeed, split, output, runs, tableOnly, dataDir,
+            minutes, only, seeds, firstSeed, split, output, runs, tableOnly, record, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var names = parse.GetValue(only) ?? [];
-            var unknown = names.Where(n => Experiments.All(e => e.Name != n)).ToList();
+            var known = Experiments.Select(e => e.Name).Concat(Curves.Select(c => c.Name)).ToList();
+            var unknown = names.Where(n => !known.Contains(n)).ToList();
             if (unknown.Count > 0)
-                return CliOptions.Fail($"Unknown configuration {string.Join(", ", unknown)}. Known: {string.Join(", ", Experiments.Select(e => e.Name))}.", CliOptions.UsageError);
+                return CliOptions.Fail($"Unknown configuration {string.Join(", ", unknown)}. Known: {string.Join(", ", known)}.", CliOptions.UsageError);
             var budget = parse.GetValue(minutes);
             if (budget is not null && !(budget > 0)) return CliOptions.Fail("--minutes must be positive.", CliOptions.UsageError);
             if (parse.GetValue(seeds) < 1 || parse.GetValue(firstSeed) < 0) return CliOptions.Fail("--seeds must be at least 1 and --first-seed at least 0.", CliOptions.UsageError);
             var table = parse.GetValue(output)!;
             var store = Path.ChangeExtension(table, ".json");
             var results = Load(store);
+            var curveStore = CurveStore(table);
+            var curves = LoadCurves(curveStore);
             var commit = Commit();
-            foreach (var experiment in parse.GetValue(tableOnly) ? [] : Experiments.Where(e => names.Length == 0 || names.Contains(e.Name)))
+            if (parse.GetValue(record) is { } recorded)
+            {
+                if (names.Length != 1 || Curves.FirstOrDefault(c => c.Name == names[0]) is not { } row)
+                    return CliOptions.Fail($"--record needs --only with one curve configuration: {string.Join(", ", Curves.Select(c => c.Name))}.", CliOptions.UsageError);
+                var runConfig = RunConfig.FromJson(File.ReadAllText(new RunFolder(recorded).ConfigFile));
+                if (WithoutSeed(runConfig) != WithoutSeed(row.Config))
+                    return CliOptions.Fail($"The run in {recorded} is not {row.Name}: its config is {WithoutSeed(runConfig)}, the row's {WithoutSeed(row.Config)}.", CliOptions.UsageError);
+                curves.Add(MeasureCurve(row.Name, runConfig, recorded, commit, $"recorded from {Path.GetFileName(Path.GetFullPath(recorded))}"));
+                SaveJson(curveStore, curves);
+            }
+            bool trains = !parse.GetValue(tableOnly) && parse.GetValue(record) is null;
+            foreach (var experiment in trains ? Experiments.Where(e => names.Length == 0 || names.Contains(e.Name)) : [])
             for (long seed = parse.GetValue(firstSeed); seed < parse.GetValue(firstSeed) + parse.GetValue(seeds); seed++)
             {
                 var config = ConfigFor(experiment, budget ?? experiment.Minutes, parse.GetValue(split), seed);
@@ -102,9 +146,21 @@ static class ReproduceCommand
                 Save(store, results);
                 Console.WriteLine($"{experiment.Name} seed {seed}: test error {result.TestError:F2}% → {store}");
             }
+            foreach (var row in trains ? Curves.Where(c => names.Length == 0 || names.Contains(c.Name)) : [])
+            for (long seed = parse.GetValue(firstSeed); seed < parse.GetValue(firstSeed) + parse.GetValue(seeds); seed++)
+            {
+                var config = row.Config with { Seed = seed, MaxMinutes = budget ?? row.Config.MaxMinutes };
+                var folder = Path.Combine(parse.GetValue(runs)!, $"{row.Name}-seed{seed}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+                var code = await TrainCommand.Train(config, folder, parse.GetValue(dataDir), cancellationToken);
+                if (code != 0) return code;
+                var result = MeasureCurve(row.Name, config, folder, commit);
+                curves.Add(result);
+                SaveJson(curveStore, curves);
+                Console.WriteLine($"{row.Name} seed {seed}: test bound {result.Points[^1].TestBound:F2} nats → {curveStore}");
+            }
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(table))!);
-            File.WriteAllText(table, Markdown(results));
-            Console.WriteLine($"{results.Count} measurements → {table}");
+            File.WriteAllText(table, Markdown(results) + CurvesMarkdown(curves));
+            Console.WriteLine($"{results.Count} + {curves.Count} measurements → {table}");
             return 0;
         });
         return command;
@@ -139,12 +195,84 @@ static class ReproduceCommand
         ? JsonSerializer.Deserialize<List<Result>>(File.ReadAllText(path), RunConfig.Json) ?? []
         : [];
 
-    static void Save(string path, List<Result> results)
+    static void Save(string path, List<Result> results) => SaveJson(path, results);
+
+    /// <summary>Written whole to a temporary file, then renamed over the old one: a crash leaves one or the other.</summary>
+    static void SaveJson<T>(string path, List<T> items)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(results, RunConfig.Json));
+        File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(items, RunConfig.Json));
         File.Move(path + ".tmp", path, overwrite: true);
     }
+
+    /// <summary>The curve measurements' file beside the table: docs/results.md → docs/results-curves.json.</summary>
+    static string CurveStore(string table) => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(table))!, Path.GetFileNameWithoutExtension(table) + "-curves.json");
+
+    public static List<CurveResult> LoadCurves(string path) => File.Exists(path)
+        ? JsonSerializer.Deserialize<List<CurveResult>>(File.ReadAllText(path), RunConfig.Json) ?? []
+        : [];
+
+    static string WithoutSeed(RunConfig config)
+    {
+        var json = JsonNode.Parse(config.ToJson())!.AsObject();
+        json.Remove("seed");
+        return json.ToJsonString();
+    }
+
+    /// <summary>
+    /// The curve of the run in <paramref name="folder"/>, from its own metrics.jsonl: after each epoch, the training time
+    /// so far (the last step report's elapsed time in that epoch) and the test bound −ELBO.
+    /// </summary>
+    public static CurveResult MeasureCurve(string name, RunConfig config, string folder, string? commit, string? note = null)
+    {
+        var events = File.ReadLines(new RunFolder(folder).MetricsFile).Select(l => JsonSerializer.Deserialize<TrainingEvent>(l, RunConfig.Json)).ToList();
+        var points = new List<CurvePoint>();
+        TimeSpan elapsed = default;
+        foreach (var e in events)
+        {
+            if (e is StepReport step) elapsed = step.Elapsed;
+            else if (e is EpochReport epoch) points.Add(new CurvePoint(epoch.Epoch, elapsed.TotalMinutes, -epoch.Test[Metrics.Elbo]));
+        }
+        if (points.Count == 0) throw new InvalidDataException($"The run in {folder} finished no epoch: there is no test bound to record.");
+        return new CurveResult(name, config.Seed, config.ToJson(), points, config.MaxMinutes, File.GetLastWriteTimeUtc(new RunFolder(folder).MetricsFile), Machine(), commit, note);
+    }
+
+    /// <summary>The curves' section of the results: each row's latest measurement, the bound at every 15 minutes, and every point.</summary>
+    static string CurvesMarkdown(List<CurveResult> curves)
+    {
+        if (curves.Count == 0) return "";
+        var md = new StringBuilder();
+        md.AppendLine();
+        md.AppendLine("# Generative models: test NLL against training time");
+        md.AppendLine();
+        md.AppendLine("Written by `reproduce` from every measurement in results-curves.json beside it (appended, never replaced). The test");
+        md.AppendLine("NLL column is the test bound, −ELBO on the fixed binarization of the 10,000 test images (nats per image): an upper");
+        md.AppendLine("bound on the NLL, so a model whose bound is at or under a figure has its NLL there too. \"at N min\" is the bound");
+        md.AppendLine("after the last epoch that ended by then; the run stops after the epoch that ends past its budget.");
+        md.AppendLine();
+        int[] marks = [15, 30, 45, 60, 75, 90];
+        md.AppendLine($"| configuration | seed | budget | epochs | {string.Join(" | ", marks.Select(m => $"at {m} min"))} | test NLL (bound) | training time | paper | measurements |");
+        md.AppendLine($"|---|---:|---:|---:|{string.Concat(marks.Select(_ => "---:|"))}---:|---:|---|---:|");
+        foreach (var row in Curves)
+        {
+            var all = curves.Where(c => c.Name == row.Name).OrderBy(c => c.FinishedUtc).ToList();
+            if (all.Count == 0) continue;
+            var c = all[^1];
+            string At(int minutes) => c.Points.LastOrDefault(p => p.Minutes <= minutes) is { } p ? p.TestBound.ToString("F2", CultureInfo.InvariantCulture) : "–";
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {row.Description} | {c.Seed} | {c.BudgetMinutes:G4} min × {CoresOf(c.Machine)} | {c.Points.Count} | {string.Join(" | ", marks.Select(At))} | **{c.Points[^1].TestBound:F2}** | {c.Points[^1].Minutes:F1} min | {row.Paper} | {all.Count} |");
+        }
+        md.AppendLine();
+        md.AppendLine("Every measurement, each epoch as (minutes of training, test bound):");
+        md.AppendLine();
+        foreach (var c in curves.OrderBy(c => Array.FindIndex(Curves, r => r.Name == c.Name)).ThenBy(c => c.FinishedUtc))
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"- `{c.Name}`, seed {c.Seed}, {c.FinishedUtc:yyyy-MM-dd HH:mm} UTC, commit {c.Commit ?? "–"}, {c.Machine}{(c.Note is null ? "" : $" ({c.Note})")}: {string.Join(", ", c.Points.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Epoch}: ({p.Minutes:F1}, {p.TestBound:F2})")))}. Config: `{JsonSerializer.Serialize(JsonSerializer.Deserialize<RunConfig>(c.Config, RunConfig.Json), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
+        return md.ToString();
+    }
+
+    static string CoresOf(string machine) =>
+        System.Text.RegularExpressions.Regex.Match(machine, @", (\d+ cores?)") is { Success: true } m ? m.Groups[1].Value : "? cores";
 
     /// <summary>The checked-out commit, "+changes" when the tree differs from it; null outside a git checkout.</summary>
     static string? Commit()

@@ -34,7 +34,7 @@ public sealed class Draw : GenerativeModel
         write = nn.Linear(hidden, attention ? writeSize * writeSize : Pixels);
         if (attention)
         {
-            readAttention = new GaussianFilterbank(hidden, readSize, Width, Height);
+            readAttention = new GaussianFilterbank(hidden, readSize, Width, Height, wide: true);
             writeAttention = new GaussianFilterbank(hidden, writeSize, Width, Height);
         }
         RegisterComponents();

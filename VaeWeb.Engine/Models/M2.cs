@@ -86,9 +86,9 @@ public sealed class M2 : GenerativeModel
     /// L(x, y) = −E_q(z|x,y)[log p(x|y,z) + log p(y) + log p(z) − log q(z|x,y)] per image, [B], one z sample.
     /// <paramref name="noise"/>: [B, Latent] standard normal, to fix the sample.
     /// </summary>
-    public Tensor NegativeLabeledBound(Tensor x, Tensor labels, Tensor? noise = null)
+    public Tensor NegativeLabeledBound(Tensor x, Tensor labels, Tensor? noise = null, (Tensor Mu, Tensor LogVar)? encoded = null)
     {
-        var (reconstruction, kl) = generative.Terms(x, labels, noise);
+        var (reconstruction, kl) = generative.Terms(x, labels, noise, encoded);
         return reconstruction.Plus(kl).add_(Scalars.Of(Math.Log(Classes)), Scalars.One);   // −log p(y) with the uniform prior
     }
 
@@ -104,7 +104,7 @@ public sealed class M2 : GenerativeModel
         // Row y·B + i pairs image i with label y.
         var xs = x.repeat(Classes, 1);                                       // [10B, D]
         var ys = Scalars.Range(Classes).repeat_interleave(b);                // [10B]
-        var bound = NegativeLabeledBound(xs, ys, noise).view(Classes, b).t(); // [B, 10]
+        var bound = NegativeLabeledBound(xs, ys, noise, generative.EncodeEveryLabel(x)).view(Classes, b).t(); // [B, 10]
         var entropy = -(probabilities * logProbabilities).sum(1);
         return (probabilities * bound).sum(1) - entropy;
     }

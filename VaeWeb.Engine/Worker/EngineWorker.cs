@@ -27,8 +27,8 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     /// <summary>Connects (retrying until the server is up), then works until <paramref name="stopping"/> fires.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _training = Task.Run(() => Train(runId, configJson, null)); });
-        _connection.On<long, string, int>(WorkerProtocol.ResumeRun, (runId, configJson, epoch) => { _training = Task.Run(() => Train(runId, configJson, epoch)); });
+        _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _training = OnOwnThread(() => Train(runId, configJson, null)); });
+        _connection.On<long, string, int>(WorkerProtocol.ResumeRun, (runId, configJson, epoch) => { _training = OnOwnThread(() => Train(runId, configJson, epoch)); });
         _connection.On<long>(WorkerProtocol.CancelRun, runId => { if (_currentRun is { } run) CancelQuietly(run); });
         _connection.Reconnected += async _ => { if (_currentRun is null) await _connection.InvokeAsync(WorkerProtocol.Ready, Name); };
         // The server marks a run interrupted when its worker's connection drops: training on would be wasted work.
@@ -67,6 +67,12 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
             catch (Exception e) when (e is not OperationCanceledException) { log($"could not send to the server: {e.Message}"); }
         }
     }
+
+    /// <summary>
+    /// A run trains for minutes on one thread, waiting at times for the server: on a thread of its own, not one of the
+    /// thread pool's, which the server embedding this worker needs for every request and circuit.
+    /// </summary>
+    static Task OnOwnThread(Action work) => Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     /// <param name="resumeEpoch">Continue from the resume state of this epoch in the run's folder; null: a new run.</param>
     void Train(long runId, string configJson, int? resumeEpoch)

@@ -195,7 +195,9 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DatasetCache
             var key = (runId, model.Epoch, k, images);
             if (_estimates.TryGetValue(key, out var known)) return known;
             var test = datasets.Get(model.Config.Dataset).Test;
-            return _estimates[key] = await Task.Run(() => model.EstimateLikelihood(test, k, images, progress, cancellationToken), cancellationToken);
+            // Up to minutes of computation: a thread of its own, not one the server's requests and circuits need.
+            return _estimates[key] = await Task.Factory.StartNew(() => model.EstimateLikelihood(test, k, images, progress, cancellationToken),
+                cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }, cancellationToken);
 
     /// <summary>Every estimate made for the run, each naming the checkpoint's epoch it scored.</summary>

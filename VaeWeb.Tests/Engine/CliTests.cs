@@ -75,6 +75,36 @@ public class CliTests
     }
 
     [Fact]
+    public void Reproduce_records_a_finished_run_as_a_curve_only_when_its_config_is_the_rows_and_tables_each_rows_latest_curve()
+    {
+        var folder = Directory.CreateTempSubdirectory("vaeweb-curves-").FullName;
+        var table = Path.Combine(folder, "results.md");
+        // A real run, but not the row's configuration (a 2-step DRAW on 300 images): refused, nothing recorded.
+        var run = Path.Combine(folder, "run");
+        var (trained, trainOutput) = Engine("train", "--model", "draw", "--draw-steps", "2", "--latent", "4", "--hidden", "16", "--epochs", "2",
+            "--train-limit", "300", "--test-limit", "100", "--output", run);
+        Assert.True(trained == 0, trainOutput);
+        var (refused, refusal) = Engine("reproduce", "--only", "draw-t16-attention", "--record", run, "--output", table);
+        Assert.NotEqual(0, refused);
+        Assert.Contains("is not draw-t16-attention", System.Text.RegularExpressions.Regex.Replace(refusal, @"\s+", " "));
+        Assert.False(File.Exists(Path.Combine(folder, "results-curves.json")));
+
+        // Two measurements of a row, as reproduce stores them: the table shows the latest, the bound at each 15 minutes.
+        static object Curve(string note, double last, int day) => new
+        {
+            name = "draw-t16-attention", seed = 1, config = """{"model":"draw","drawSteps":16,"seed":1}""", budgetMinutes = 90.0,
+            points = new[] { new { epoch = 1, minutes = 2.5, testBound = 143.1 }, new { epoch = 2, minutes = 14.9, testBound = 120.0 }, new { epoch = 3, minutes = 31.0, testBound = last } },
+            finishedUtc = new DateTime(2026, 11, day, 12, 0, 0, DateTimeKind.Utc), machine = "test CPU, 1 core, 24 GiB", commit = "abc1234", note,
+        };
+        File.WriteAllText(Path.Combine(folder, "results-curves.json"), System.Text.Json.JsonSerializer.Serialize(new[] { Curve("first", 99.5, 20), Curve("second", 94.25, 21) }));
+        var (exitCode, output) = Engine("reproduce", "--table-only", "--output", table);
+        Assert.True(exitCode == 0, output);
+        var text = File.ReadAllText(table);
+        Assert.Contains("| DRAW, T = 16, attention (read 5x5, write 5x5) | 1 | 90 min × 1 core | 3 | 120.00 | 120.00 | 94.25 | 94.25 | 94.25 | 94.25 | **94.25** | 31.0 min | 80.97 (T = 64, read 2x2) | 2 |", text);
+        Assert.Contains("3: (31.0, 99.50)", text);                                       // the earlier measurement is listed too
+    }
+
+    [Fact]
     public void Train_runs_the_ssl_gan_by_its_registry_name_and_reproduce_knows_its_rows()
     {
         var folder = Directory.CreateTempSubdirectory("vaeweb-cli-sslgan-").FullName;
