@@ -31,8 +31,8 @@ static class TrainCommand
         var binarize = new Option<Binarization>("--binarize") { HelpName = "dynamic|none", Description = "dynamic: resample binary pixels every step (the MNIST benchmark); none: grey levels as BCE targets.", DefaultValueFactory = _ => defaults.Binarize };
         var trainLimit = new Option<int>("--train-limit") { Description = "Train on the first N images only (0 = all)." };
         var testLimit = new Option<int>("--test-limit") { Description = "Evaluate on the first N test images only (0 = all)." };
-        var labels = new Option<int>("--labels") { Description = "M2, M1+M2: labeled training images, balanced over classes (0 = all).", DefaultValueFactory = _ => defaults.Labels };
-        var split = new Option<ValidationSplit>("--split") { HelpName = "poster|kingma", Description = "M2, M1+M2: 55,000/5,000 (poster) or 50,000/10,000 (kingma) training/validation images.", DefaultValueFactory = _ => defaults.Split };
+        var labels = new Option<int>("--labels") { Description = "Semi-supervised models (M2, M1+M2, SSL-GAN): labeled training images, balanced over classes (0 = all).", DefaultValueFactory = _ => defaults.Labels };
+        var split = new Option<ValidationSplit>("--split") { HelpName = "poster|kingma", Description = "Semi-supervised models: 55,000/5,000 (poster) or 50,000/10,000 (kingma) training/validation images.", DefaultValueFactory = _ => defaults.Split };
         var balance = new Option<LabelBalance>("--balance") { HelpName = "oversampled|paper", Description = "M2, M1+M2: paper: equation 9's weights, labeled batch in proportion to the labels; oversampled: a full labeled batch every step, both batch means weighted 1.", DefaultValueFactory = _ => defaults.Balance };
         var alpha = new Option<double>("--alpha") { Description = "M2, M1+M2: weight of the labeled classification loss (0 = 0.1·N/N_labeled, equation 9's balance)." };
         var learnedPrior = new Option<bool>("--learned-prior") { Description = "CVAE: learn a Gaussian p(z|y) per class instead of N(0, I)." };

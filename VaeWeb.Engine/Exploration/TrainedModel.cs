@@ -168,7 +168,7 @@ public sealed class TrainedModel : IDisposable
         var x = Input(pixels);
         var probabilities = nn.functional.softmax(ClassifyLogits(x), 1);
         var y = probabilities.argmax(1);
-        var reconstruction = Decode(Encode(x, y), y);
+        var reconstruction = _model.Reconstruct(x, IsConditional ? y : null);   // through the posterior mean; a GAN's is the input
         return (probabilities.data<float>().ToArray(), reconstruction.contiguous().data<float>().ToArray());
     }
 

@@ -52,6 +52,11 @@ public sealed record Loss(Tensor Objective, IReadOnlyDictionary<string, Tensor> 
 public sealed record Update(string Group, IEnumerable<Parameter> Parameters, double LearningRate, Func<Batch, Loss> Loss)
 {
     public double Beta1 { get; init; } = 0.9;
+    /// <summary>
+    /// Adam's ε, added to √v̂. The SSL-GAN's released code adds 1e-8 under the root, which is about ε = 1e-4 outside
+    /// it: parameters whose gradients are tiny take damped steps instead of full ones.
+    /// </summary>
+    public double Epsilon { get; init; } = 1e-8;
 }
 
 /// <summary>

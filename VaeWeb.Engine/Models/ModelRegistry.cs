@@ -15,6 +15,12 @@ public sealed record ModelInfo(string Name, string Title, Capability Capabilitie
     /// <summary>What the architecture choice changes for this model, for the form (null: the obvious).</summary>
     public string? ArchitectureHelp { get; init; }
 
+    /// <summary>
+    /// The per-step loss terms the run page charts, as (metric, label), for a model whose terms are not its family's
+    /// (null: the ELBO's terms, or M2's bounds for semi-supervised models).
+    /// </summary>
+    public (string Metric, string Label)[]? StepTerms { get; init; }
+
     public bool Has(Capability capability) => (Capabilities & capability) == capability;
     public bool Uses(string option) => Options.Contains(option);
 }
@@ -41,6 +47,12 @@ public static class ModelRegistry
         Register(new(ModelKind.Draw, "DRAW (recurrent, attention)", Capability.Likelihood | Capability.Frames, [Architecture.Fc],
             [nameof(RunConfig.DrawSteps), nameof(RunConfig.Attention), nameof(RunConfig.ReadSize), nameof(RunConfig.WriteSize)],
             c => new Draw(c.Latent, c.Hidden[0], c.DrawSteps, c.Attention, c.ReadSize, c.WriteSize)));
+        Register(new(ModelKind.SslGan, "SSL-GAN (semi-supervised GAN, feature matching)", Capability.Classifier | Capability.SemiSupervised | Capability.SeveralOptimizers,
+            [Architecture.Fc], [nameof(RunConfig.Labels), nameof(RunConfig.Split)], c => new SslGan(c.Latent))
+        {
+            ArchitectureHelp = "fc: the released MNIST code's networks (discriminator 784-1000-500-250-250-250-10, generator z-500-500-784); the latent size is z's, the hidden sizes are not used",
+            StepTerms = [(Metrics.Labeled, "labeled cross-entropy (step)"), (Metrics.Unlabeled, "unlabeled −log D(x) − log(1 − D(G(z))) (step)"), (SslGan.FeatureMatching, "feature matching (step)")],
+        });
     }
 
     /// <summary>Adds a model (or replaces one of the same name).</summary>

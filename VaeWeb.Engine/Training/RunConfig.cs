@@ -18,6 +18,8 @@ public static class ModelKind
     public const string M1M2 = "m1-m2";
     /// <summary>DRAW (Gregor et al. 2015): a recurrent writer that draws in T steps, with or without attention.</summary>
     public const string Draw = "draw";
+    /// <summary>Semi-supervised GAN (Salimans et al. 2016): a K+1-class discriminator and a feature-matching generator.</summary>
+    public const string SslGan = "ssl-gan";
 }
 
 public enum Architecture { Fc, Conv }
@@ -74,9 +76,9 @@ public sealed record RunConfig
     public int TestLimit { get; init; }
 
     // Conditional and semi-supervised models.
-    /// <summary>M2, M1+M2: how many training labels the model sees, drawn balanced over the classes (0 = all of them).</summary>
+    /// <summary>Semi-supervised models (M2, M1+M2, SSL-GAN): how many training labels the model sees, drawn balanced over the classes (0 = all of them).</summary>
     public int Labels { get; init; } = 1000;
-    /// <summary>M2, M1+M2: the poster's 55,000/5,000 training/validation split or Kingma et al.'s 50,000/10,000.</summary>
+    /// <summary>Semi-supervised models: the poster's 55,000/5,000 training/validation split or Kingma et al.'s 50,000/10,000.</summary>
     public ValidationSplit Split { get; init; } = ValidationSplit.Poster;
     /// <summary>
     /// M2, M1+M2: weight of −log q(y|x) per labeled image, against weight 1 for its labeled bound. Equation 9's
@@ -104,9 +106,10 @@ public sealed record RunConfig
 
     /// <summary>
     /// Labeled images per step of a semi-supervised run with <paramref name="labeled"/> of <paramref name="pool"/> images
-    /// labeled: a full batch when oversampled; in proportion (at least one) under equation 9's balance.
+    /// labeled: a full batch when oversampled; in proportion (at least one) under equation 9's balance. A model without
+    /// the balance option (the SSL-GAN, whose released code takes a full labeled batch every step) is always oversampled.
     /// </summary>
-    public int LabeledBatchSize(long labeled, long pool) => Balance == LabelBalance.Paper
+    public int LabeledBatchSize(long labeled, long pool) => Balance == LabelBalance.Paper && Info?.Uses(nameof(Balance)) != false
         ? (int)Math.Max(1, Math.Round((double)BatchSize * labeled / pool))
         : BatchSize;
 

@@ -315,7 +315,7 @@ public static class Trainer
     public sealed class Updater(IReadOnlyList<Update> updates) : IDisposable
     {
         readonly (Update Update, FusedAdam Optimizer)[] _updates =
-            [.. updates.Select(u => (u, new FusedAdam(u.Parameters, u.LearningRate, u.Beta1)))];
+            [.. updates.Select(u => (u, new FusedAdam(u.Parameters, u.LearningRate, u.Beta1, eps: u.Epsilon)))];
 
         /// <summary>Runs every update on the batch; returns each loss term's value (nats per image).</summary>
         public List<(string Name, double Value)> Step(Batch batch)

@@ -51,7 +51,11 @@ public sealed class LossCharts
 
     public LossCharts(RunConfig config)
     {
-        Charts = config.IsSemiSupervised ? [ErrorChart, BoundsChart, QualityChart] : [ElboChart, TermsChart, QualityChart];
+        // A model that names its own step terms (the SSL-GAN) gets them in place of its family's second chart.
+        var own = config.Info?.StepTerms is { } terms
+            ? new Chart(config.IsSemiSupervised ? BoundsChart.IdPrefix : TermsChart.IdPrefix, "Loss terms (per image)", "nats", [.. terms.Select(t => ("step", t.Metric, t.Label))])
+            : null;
+        Charts = config.IsSemiSupervised ? [ErrorChart, own ?? BoundsChart, QualityChart] : [ElboChart, own ?? TermsChart, QualityChart];
         Data = [.. Charts.Select(c => Traces(c.Traces))];
     }
 

@@ -35,6 +35,8 @@ public sealed class RunForm
         new("Poster: M2 with a conv classifier, 1000 labels", "semi-supervised; about 80 s per epoch here, under 5% test error after the first", new RunConfig { Model = ModelKind.M2, Arch = Architecture.Conv, Labels = 1000, Epochs = 15 }),
         new("Poster: FC M2, 600 labels", "semi-supervised, the poster's 784-500-500-50 networks", new RunConfig { Model = ModelKind.M2, Labels = 600, Epochs = 20 }),
         new("M1+M2, 100 labels", "M2 on the features of an M1 VAE trained first (Kingma et al. 2014)", new RunConfig { Model = ModelKind.M1M2, Labels = 100, Epochs = 30 }),
+        new("Paper: SSL-GAN, 100 labels", "Salimans et al. 2016, feature matching: the released MNIST code's networks, z of 100, Adam at 0.003; about 75 s per epoch here",
+            new RunConfig { Model = ModelKind.SslGan, Labels = 100, Latent = 100, LearningRate = 3e-3, Epochs = 50 }),
         new("Paper: DRAW with attention", "Gregor et al.'s MNIST model: T = 64, read 2×2, write 5×5, LSTMs of 256, z of 100 per step",
             new RunConfig { Model = ModelKind.Draw, Latent = 100, Hidden = [256], DrawSteps = 64, ReadSize = 2, WriteSize = 5, Epochs = 20 }),
         new("DRAW, quick", "T = 16 with attention, LSTMs of 256, z of 10 per step: four times cheaper a step than the paper's",

@@ -140,6 +140,21 @@ public class CliTests
     }
 
     [Fact]
+    public void Train_runs_the_ssl_gan_by_its_registry_name_and_reproduce_knows_its_rows()
+    {
+        var folder = Directory.CreateTempSubdirectory("vaeweb-cli-sslgan-").FullName;
+        var (exitCode, output) = Engine("train", "--model", "ssl-gan", "--labels", "100", "--latent", "100", "--lr", "0.003", "--epochs", "1",
+            "--train-limit", "500", "--test-limit", "100", "--output", folder);
+        Assert.True(exitCode == 0, output);
+        Assert.Contains("test error:", output);
+        Assert.Contains("\"feature-matching\"", File.ReadAllText(Path.Combine(folder, "metrics.jsonl")));
+
+        var table = Path.Combine(Directory.CreateTempSubdirectory("vaeweb-reproduce-sslgan-").FullName, "results.md");
+        var (known, knownOutput) = Engine("reproduce", "--only", "ssl-gan-100", "ssl-gan-600", "ssl-gan-1000", "--table-only", "--output", table);
+        Assert.True(known == 0, knownOutput);
+    }
+
+    [Fact]
     public void Help_documents_every_command()
     {
         var (exitCode, output) = Engine("--help");
