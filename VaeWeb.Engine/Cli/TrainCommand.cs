@@ -41,6 +41,7 @@ static class TrainCommand
         var noAttention = new Option<bool>("--no-attention") { Description = "DRAW: read the whole image and write the whole canvas (no Gaussian filterbanks)." };
         var readSize = new Option<int>("--read-size") { Description = "DRAW: the read glimpse is N×N (paper: 2).", DefaultValueFactory = _ => defaults.ReadSize };
         var writeSize = new Option<int>("--write-size") { Description = "DRAW: the write patch is N×N (paper: 5).", DefaultValueFactory = _ => defaults.WriteSize };
+        var gamma = new Option<double>("--gamma") { Description = "VAE-GAN: weight of the feature-space reconstruction error against the GAN loss in the decoder's update.", DefaultValueFactory = _ => defaults.Gamma };
         var maxMinutes = new Option<double>("--max-minutes") { Description = "Stop after the epoch that ends past this many minutes (0 = no limit)." };
         var output = new Option<string?>("--output", "-o") { Description = "Run folder for config.json, metrics.jsonl, model.pt and samples (default: runs/<time>-<model>-<arch>)." };
         var dataDir = CliOptions.DataDirectory();
@@ -48,7 +49,7 @@ static class TrainCommand
         var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
         {
             model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit,
-            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, maxMinutes, output, dataDir,
+            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, maxMinutes, output, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -60,7 +61,7 @@ static class TrainCommand
                 Binarize = parse.GetValue(binarize), TrainLimit = parse.GetValue(trainLimit), TestLimit = parse.GetValue(testLimit),
                 Labels = parse.GetValue(labels), Split = parse.GetValue(split), Balance = parse.GetValue(balance), Alpha = parse.GetValue(alpha),
                 LearnedPrior = parse.GetValue(learnedPrior), M1Epochs = parse.GetValue(m1Epochs), MaxMinutes = parse.GetValue(maxMinutes),
-                DrawSteps = parse.GetValue(drawSteps), Attention = !parse.GetValue(noAttention), ReadSize = parse.GetValue(readSize), WriteSize = parse.GetValue(writeSize),
+                DrawSteps = parse.GetValue(drawSteps), Attention = !parse.GetValue(noAttention), ReadSize = parse.GetValue(readSize), WriteSize = parse.GetValue(writeSize), Gamma = parse.GetValue(gamma),
             };
             if (config.Validate() is { Count: > 0 } errors)
                 return CliOptions.Fail(string.Join(Environment.NewLine, errors.Select(e => e.Message)), CliOptions.UsageError);

@@ -41,6 +41,8 @@ public static class ModelRegistry
         Register(new(ModelKind.Draw, "DRAW (recurrent, attention)", Capability.Likelihood | Capability.Frames, [Architecture.Fc],
             [nameof(RunConfig.DrawSteps), nameof(RunConfig.Attention), nameof(RunConfig.ReadSize), nameof(RunConfig.WriteSize)],
             c => new Draw(c.Latent, c.Hidden[0], c.DrawSteps, c.Attention, c.ReadSize, c.WriteSize)));
+        Register(new(ModelKind.VaeGan, "VAE-GAN (learned similarity)", Capability.Encoder | Capability.SeveralOptimizers, [Architecture.Conv],
+            [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma)) { ArchitectureHelp = "conv: the conv VAE's encoder and decoder, and a conv discriminator" });
     }
 
     /// <summary>Adds a model (or replaces one of the same name).</summary>
