@@ -172,13 +172,20 @@ static class ReproduceCommand
 
     static string Percent(double? v) => v is null ? "–" : v.Value.ToString("F2", CultureInfo.InvariantCulture) + "%";
 
-    /// <summary>The config without its seed: measurements that differ only in seed are one row's spread.</summary>
+    /// <summary>
+    /// The config without its seed, the budget and the cores the run could use (a minute of one core is half the work
+    /// of a minute of two): measurements that differ only in seed are one row's spread.
+    /// </summary>
     static string Protocol(Result r)
     {
         var config = JsonNode.Parse(r.Config)!.AsObject();
         config.Remove("seed");
-        return $"{r.BudgetMinutes}|{r.Note is null}|{config.ToJsonString()}";
+        return $"{r.BudgetMinutes}|{Cores(r)}|{r.Note is null}|{config.ToJsonString()}";
     }
+
+    /// <summary>The cores the measurement's process could use, as <see cref="Machine"/> recorded them.</summary>
+    static int Cores(Result r) =>
+        System.Text.RegularExpressions.Regex.Match(r.Machine, @", (\d+) cores?") is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
 
     /// <summary>
     /// A row's current measurements: those of its latest measurement's protocol (config but seed, budget), the latest
@@ -209,7 +216,7 @@ static class ReproduceCommand
         md.AppendLine();
         md.AppendLine("Written by `dotnet run -c Release --project VaeWeb.Engine -- reproduce` from every measurement in results.json beside it");
         md.AppendLine("(appended, never replaced; do not edit). A row is a configuration's latest protocol (its config but the seed, and");
-        md.AppendLine("its budget): mean ± sample standard deviation over its seeds, the latest measurement of each seed; \"earlier\" counts");
+        md.AppendLine("its budget in minutes × the cores the process could use): mean ± sample standard deviation over its seeds, the latest measurement of each seed; \"earlier\" counts");
         md.AppendLine("the measurements of the row it leaves out (other budgets or protocols, reruns of a seed) — all listed below.");
         md.AppendLine();
         md.AppendLine("Each measurement is the test error of the epoch with the lowest validation error (the kept checkpoint); the run");
@@ -228,7 +235,7 @@ static class ReproduceCommand
             var m1 = current.Where(r => r.M1Elbo is not null).Select(r => r.M1Elbo!.Value).ToList();
             var note = current.Any(r => r.Note is not null) ? " ¹" : "";
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {e.Description}{note} | {e.Labels} | {e.Balance.ToString().ToLowerInvariant()} | {current[0].BudgetMinutes:G4} min | {string.Join(", ", current.Select(r => r.Seed))} | {MeanStd([.. current.Select(r => (double)r.Epochs)], "F1", "")} | {MeanStd([.. current.Select(r => r.ValidationError)], "F2", "%")} | **{MeanStd([.. current.Select(r => r.TestError)], "F2", "%")}** | {(m1.Count == 0 ? "–" : MeanStd(m1, "F1", ""))} | {earlier} | {Percent(e.Poster)} | {Percent(e.Kingma)} |");
+                $"| {e.Description}{note} | {e.Labels} | {e.Balance.ToString().ToLowerInvariant()} | {current[0].BudgetMinutes:G4} min × {Cores(current[0])} {(Cores(current[0]) == 1 ? "core" : "cores")} | {string.Join(", ", current.Select(r => r.Seed))} | {MeanStd([.. current.Select(r => (double)r.Epochs)], "F1", "")} | {MeanStd([.. current.Select(r => r.ValidationError)], "F2", "%")} | **{MeanStd([.. current.Select(r => r.TestError)], "F2", "%")}** | {(m1.Count == 0 ? "–" : MeanStd(m1, "F1", ""))} | {earlier} | {Percent(e.Poster)} | {Percent(e.Kingma)} |");
         }
         md.AppendLine();
         md.AppendLine("¹ Measured before issue 11's protocol (classifier scored on grey levels, M1+M2 on fixed posterior means), recovered");

@@ -84,6 +84,27 @@ public sealed class TrainedModel : IDisposable
         return Trainer.Samples(_model, Info, temperature, seed);
     }
 
+    /// <summary>The grid of <see cref="Sample"/> drawn step by step, where each step wrote; its last frame is that grid.</summary>
+    public Animation SampleSteps(double temperature, long seed)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var (z, labels) = Trainer.SampleLatents(_model, Info, temperature, seed);
+        return Animation.Of(_model.Frames(z, labels), Trainer.GridSide, Trainer.GridSide);
+    }
+
+    /// <summary>
+    /// The reconstructions of images [n, 784] (a conditional model takes their labels [n], or its classifier's) step by
+    /// step, with where each step read the image and wrote: one row of n.
+    /// </summary>
+    public Animation ReconstructionSteps(Tensor images, Tensor labels)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var y = !IsConditional ? null : CanClassify ? ClassifyLogits(images).argmax(1) : labels;
+        return Animation.Of(_model.ReconstructionFrames(images, y), 1, (int)images.shape[0], images);
+    }
+
     /// <summary>
     /// Keeps the style z of <paramref name="pixels"/> (posterior mean, with its label: given, or the classifier's) and
     /// decodes it with all ten labels. Returns a 1x11 grid, the digit then classes 0–9, and the label used.

@@ -44,12 +44,30 @@ public sealed class Draw : GenerativeModel
     public bool HasAttention => readAttention is not null;
     public override int Latent => steps * zSize;
 
-    /// <summary>r_t: the glimpses of x and of the error image x̂ [B, 2·N·N], or both whole [B, 2·784] without attention.</summary>
-    Tensor Read(Tensor x, Tensor error, Tensor hDec)
+    /// <summary>
+    /// Every step's matrix products: the two LSTMs (4 gates each, over input and state), Q's and the write's linear
+    /// layers, and with attention the two placements and the filterbank products of the read (x and x̂) and the write;
+    /// backward costs twice the forward (the input is data, but x̂ is not, so no first-layer saving).
+    /// </summary>
+    public override long TrainingFlopsPerImage
     {
-        if (readAttention is null) return cat([x, error], 1);
-        var (fx, fy, gamma, _) = readAttention.forward(hDec);
-        return cat([GaussianFilterbank.Read(x, fx, fy, gamma, Height, Width), GaussianFilterbank.Read(error, fx, fy, gamma, Height, Width)], 1);
+        get
+        {
+            long h = hidden, z = zSize;
+            long read = readAttention is { N: var r } ? 2 * (2L * r * Height * Width + 2L * r * Width * r) + 2 * h * 5 : 0;
+            long readWidth = readAttention is { N: var n } ? 2L * n * n : 2L * Pixels;
+            long write = writeAttention is { N: var w } ? 2 * h * w * w + 2 * h * 5 + 2L * Height * w * w + 2L * Height * w * Width : 2 * h * Pixels;
+            long lstms = 2 * 4 * h * (readWidth + h + h) + 2 * 4 * h * (z + h);
+            return 3 * steps * (read + lstms + 2 * h * 2 * z + write);
+        }
+    }
+
+    /// <summary>r_t: the glimpses of x and of the error image x̂ [B, 2·N·N], or both whole [B, 2·784] without attention; and where.</summary>
+    (Tensor Glimpse, AttentionWindow? Window) Read(Tensor x, Tensor error, Tensor hDec)
+    {
+        if (readAttention is null) return (cat([x, error], 1), null);
+        var (fx, fy, gamma, window) = readAttention.forward(hDec);
+        return (cat([GaussianFilterbank.Read(x, fx, fy, gamma, Height, Width), GaussianFilterbank.Read(error, fx, fy, gamma, Height, Width)], 1), window);
     }
 
     /// <summary>What the decoder adds to the canvas, [B, 784], and where (null without attention).</summary>
@@ -65,8 +83,9 @@ public sealed class Draw : GenerativeModel
     /// One pass over x [B, 784] with z_t drawn from Q: the final canvas (logits of p(x|z)) [B, 784], the KL of every
     /// step summed [B], and Σ_t log Q(z_t|h_enc_t) − log N(z_t; 0, I) [B] for the importance weights.
     /// </summary>
-    /// <remarks>With <paramref name="means"/>, z_t is the mean of Q(Z_t|h_enc_t), for reconstructions.</remarks>
-    (Tensor Canvas, Tensor Kl, Tensor LogQOverP) Pass(Tensor x, Generator? generator, bool means = false)
+    /// <remarks>With <paramref name="means"/>, z_t is the mean of Q(Z_t|h_enc_t), for reconstructions; a
+    /// <paramref name="recorder"/> keeps every step's canvas and windows (not in training: it costs a sigmoid a step).</remarks>
+    (Tensor Canvas, Tensor Kl, Tensor LogQOverP) Pass(Tensor x, Generator? generator, bool means = false, StepRecorder? recorder = null)
     {
         long b = x.shape[0];
         var hEnc = zeros(b, hidden); var cEnc = zeros(b, hidden);
@@ -77,7 +96,8 @@ public sealed class Draw : GenerativeModel
         for (int t = 0; t < steps; t++)
         {
             var error = x.sub(canvas.sigmoid());                // x̂_t = x − σ(c_{t−1}) (equation 3)
-            (hEnc, cEnc) = encoder.forward(cat([Read(x, error, hDec), hDec], 1), (hEnc, cEnc));
+            var (glimpse, readWindow) = Read(x, error, hDec);
+            (hEnc, cEnc) = encoder.forward(cat([glimpse, hDec], 1), (hEnc, cEnc));
             var muLogVar = q.forward(hEnc).chunk(2, 1);
             var (mu, logVar) = (muLogVar[0], muLogVar[1]);
             var eps = means ? zeros_like(mu) : generator is null ? randn_like(mu) : randn(mu.shape, generator: generator);
@@ -86,7 +106,9 @@ public sealed class Draw : GenerativeModel
             kl = kl.Plus(mu.Square().Plus(logVar.exp()).sub_(logVar).sub_(Scalars.One).sum(1).mul_(Scalars.Of(0.5)));
             logQOverP = logQOverP.Plus(z.Square().sub_(eps.Square()).sub_(logVar).sum(1).mul_(Scalars.Of(0.5)));
             (hDec, cDec) = decoder.forward(z, (hDec, cDec));
-            canvas = canvas.Plus(Write(hDec).Delta);                         // c_t = c_{t−1} + write(h_dec_t) (equation 8)
+            var (delta, writeWindow) = Write(hDec);
+            canvas = canvas.Plus(delta);                                     // c_t = c_{t−1} + write(h_dec_t) (equation 8)
+            recorder?.Add(canvas, writeWindow, readWindow);
         }
         return (canvas, kl, logQOverP);
     }
@@ -143,24 +165,22 @@ public sealed class Draw : GenerativeModel
         return logPx.sub(logQOverP).view(k, b).logsumexp(0).sub_(Scalars.Of(Math.Log(k)));
     }
 
-    /// <summary>The decoder alone on z = z_1..T [n, T·zSize]: every canvas σ(c_t) [T, n, 784] and each write window.</summary>
-    public (Tensor Canvases, IReadOnlyList<AttentionWindow?> Windows) Generate(Tensor z)
+    /// <summary>The decoder alone on z = z_1..T [n, T·zSize]: every canvas σ(c_t) and each write window.</summary>
+    DrawingSteps Generate(Tensor z)
     {
         long n = z.shape[0];
         var zs = z.view(n, steps, zSize);
         var hDec = zeros(n, hidden); var cDec = zeros(n, hidden);
         var canvas = zeros(n, Pixels);
-        var frames = new List<Tensor>();
-        var windows = new List<AttentionWindow?>();
+        var recorder = new StepRecorder();
         for (int t = 0; t < steps; t++)
         {
             (hDec, cDec) = decoder.forward(zs[.., t], (hDec, cDec));       // h̃_dec_t from z̃_t ~ p(z) (Section 2.3)
             var (delta, window) = Write(hDec);
             canvas = canvas.Plus(delta);
-            frames.Add(canvas.sigmoid());
-            windows.Add(window);
+            recorder.Add(canvas, window, null);
         }
-        return (stack(frames), windows);
+        return recorder.Steps();
     }
 
     public override Tensor Decode(Tensor z, Tensor? labels) => Generate(z).Canvases.select(0, steps - 1);
@@ -168,5 +188,28 @@ public sealed class Draw : GenerativeModel
     /// <summary>The final canvas σ(c_T) of a pass over x that takes each z_t at its posterior mean.</summary>
     public override Tensor Reconstruct(Tensor x, Tensor? labels) => Pass(x, null, means: true).Canvas.sigmoid();
 
-    public override Tensor Frames(Tensor z, Tensor? labels) => Generate(z).Canvases;
+    public override DrawingSteps Frames(Tensor z, Tensor? labels) => Generate(z);
+
+    /// <summary>The pass of <see cref="Reconstruct"/>, step by step: each canvas, and where each step read x and wrote.</summary>
+    public override DrawingSteps ReconstructionFrames(Tensor x, Tensor? labels)
+    {
+        var recorder = new StepRecorder();
+        Pass(x, null, means: true, recorder);
+        return recorder.Steps();
+    }
+
+    /// <summary>Collects a pass's canvases σ(c_t) and its windows as boxes, step by step.</summary>
+    sealed class StepRecorder
+    {
+        readonly List<Tensor> canvases = [], writes = [], reads = [];
+
+        public void Add(Tensor canvas, AttentionWindow? write, AttentionWindow? read)
+        {
+            canvases.Add(canvas.sigmoid());
+            if (write is not null) writes.Add(write.Box());
+            if (read is not null) reads.Add(read.Box());
+        }
+
+        public DrawingSteps Steps() => new(stack(canvases), writes.Count > 0 ? stack(writes) : null, reads.Count > 0 ? stack(reads) : null);
+    }
 }

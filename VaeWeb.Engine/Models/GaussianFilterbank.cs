@@ -5,7 +5,21 @@ using static TorchSharp.torch;
 namespace VaeWeb.Engine.Models;
 
 /// <summary>Where one attention window lies, in image pixels: its centre, the stride between filters, their count.</summary>
-public sealed record AttentionWindow(Tensor CentreX, Tensor CentreY, Tensor Stride, int N);
+public sealed record AttentionWindow(Tensor CentreX, Tensor CentreY, Tensor Stride, int N)
+{
+    /// <summary>
+    /// The window as boxes [B, 4] (left, top, right, bottom) in image coordinates, pixel a (1-based) spanning [a − 1, a]:
+    /// the span of the N filter centres, (N − 1)·δ wide about the grid centre. At initialization it is the whole image
+    /// (δ = (max(A, B) − 1)/(N − 1), equation 22): a window the size of the image has not learnt to look anywhere yet.
+    /// </summary>
+    public Tensor Box()
+    {
+        var half = Stride.mul(Scalars.Of((N - 1) / 2.0));
+        var x = CentreX.sub(Scalars.Of(0.5));
+        var y = CentreY.sub(Scalars.Of(0.5));
+        return stack([x.sub(half), y.sub(half), x.Plus(half), y.Plus(half)], 1);
+    }
+}
 
 /// <summary>
 /// DRAW's selective attention (Gregor et al. 2015, Section 3.2): an N×N grid of Gaussian filters laid over an A×B image,

@@ -36,6 +36,12 @@ public enum Capability
 /// </summary>
 public sealed record Batch(Tensor? X, Tensor? Labels = null, Tensor? LabeledX = null, Tensor? LabeledY = null);
 
+/// <summary>
+/// How images were drawn in steps: the canvas after each step [T, n, 784] in [0, 1], and where each step wrote and
+/// read as boxes [T, n, 4] (<see cref="AttentionWindow.Box"/>), null for a model that does not attend or does not read.
+/// </summary>
+public sealed record DrawingSteps(Tensor Canvases, Tensor? Writes = null, Tensor? Reads = null);
+
 /// <summary>The objective of one update (minimized) and the named terms the charts show, each a batch mean in nats per image.</summary>
 public sealed record Loss(Tensor Objective, IReadOnlyDictionary<string, Tensor> Terms);
 
@@ -89,6 +95,12 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
     /// </summary>
     public virtual Generator? Noise { get; set; }
 
+    /// <summary>
+    /// FLOPs of one training step per image (forward + backward of every matrix product; elementwise work not counted),
+    /// for the benchmark's share of the machine's peak; 0 where a model does not count them.
+    /// </summary>
+    public virtual long TrainingFlopsPerImage => 0;
+
     /// <summary>The objective and named terms of one step on <paramref name="batch"/> (the last stage's single update).</summary>
     public abstract Loss Loss(Batch batch);
 
@@ -136,8 +148,11 @@ public abstract class GenerativeModel(string name) : nn.Module(name)
         return Decode(Prior(randn(new long[] { n, Latent }, generator: generator).mul_(t), labels), labels);
     }
 
-    /// <summary>The canvases a sample is drawn through, [T, n, 784]: one frame, the image itself, unless <see cref="Capability.Frames"/>.</summary>
-    public virtual Tensor Frames(Tensor z, Tensor? labels) => Decode(z, labels).unsqueeze(0);
+    /// <summary>The steps a sample of z [n, Latent] is drawn in: one frame, the image itself, unless <see cref="Capability.Frames"/>.</summary>
+    public virtual DrawingSteps Frames(Tensor z, Tensor? labels) => new(Decode(z, labels).unsqueeze(0));
+
+    /// <summary>The steps of the reconstruction of x [n, 784], with where each step read x: one frame unless <see cref="Capability.Frames"/>.</summary>
+    public virtual DrawingSteps ReconstructionFrames(Tensor x, Tensor? labels) => new(Reconstruct(x, labels).unsqueeze(0));
 
     /// <summary>The poster's hidden non-linearity; TorchSharp's nn.Softplus would make two short-lived Scalars per call (see <see cref="Scalars"/>).</summary>
     protected static nn.Module<Tensor, Tensor> Softplus() => new SoftplusLayer();

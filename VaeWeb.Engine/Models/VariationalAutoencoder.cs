@@ -22,8 +22,7 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
     /// <summary>z: [B, Latent] → Bernoulli logits of p(x|z), [B, 784].</summary>
     public abstract Tensor DecodeLogits(Tensor z);
 
-    /// <summary>FLOPs of one training step per image (forward + backward of every matrix product; elementwise work not counted).</summary>
-    public abstract long TrainingFlopsPerImage { get; }
+    public abstract override long TrainingFlopsPerImage { get; }
 
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels) => Encode(x);
 

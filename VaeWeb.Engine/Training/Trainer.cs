@@ -267,12 +267,23 @@ public static class Trainer
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        var (z, labels) = SampleLatents(model, info, temperature, seed);
+        return ToGrid(model.Decode(z, labels), GridSide, GridSide);
+    }
+
+    /// <summary>
+    /// The z [100, Latent] (and labels) of <see cref="Samples"/>, from the prior with its standard deviation scaled by
+    /// the temperature: the grid and its drawing in steps (<see cref="GenerativeModel.Frames"/>) start from the same draws.
+    /// </summary>
+    public static (Tensor Z, Tensor? Labels) SampleLatents(GenerativeModel model, ModelInfo info, double temperature, long seed)
+    {
         var generator = new Generator((ulong)seed);
-        using var t = temperature.ToScalar();
-        if (!info.Has(Capability.Conditional)) return ToGrid(model.Sample(GridSide * GridSide, generator, temperature), GridSide, GridSide);
+        using var t = temperature.ToScalar();                                // disposed after use, not finalized mid-call (see Scalars)
+        if (!info.Has(Capability.Conditional))
+            return (model.Prior(randn(new long[] { GridSide * GridSide, model.Latent }, generator: generator).mul_(t), null), null);
         var labels = Scalars.Range(GridSide).repeat_interleave(GridSide);    // [100]: 0×10, 1×10, …
         var z = randn(new long[] { GridSide, model.Latent }, generator: generator).mul_(t).repeat(GridSide, 1);
-        return ToGrid(model.Decode(model.Prior(z, labels), labels), GridSide, GridSide);
+        return (model.Prior(z, labels), labels);
     }
 
     /// <summary>

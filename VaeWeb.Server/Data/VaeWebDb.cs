@@ -85,6 +85,8 @@ public sealed class Gallery
     public int Height { get; set; }
     public int Width { get; set; }
     public required byte[] Pixels { get; set; }
+    /// <summary>For a model that draws in steps, the drawing of these images (an Animation, as JSON): the gallery plays it.</summary>
+    public string? AnimationJson { get; set; }
     public DateTime CreatedAt { get; set; }
 }
 

@@ -47,6 +47,10 @@ public static class ExploreApi
                 return TypedResults.Ok(new GridResponse(r.Title, r.Epoch, r.Grid.Rows, r.Grid.Cols, r.Grid.Height, r.Grid.Width, r.Grid.Pixels));
             }));
 
+        // The browser plays it (wwwroot/animation.js); the server only sends the numbers: bytes as base64, boxes.
+        runs.MapGet("/animation/{kind}", async Task<Results<Ok<RunAnimation>, ProblemHttpResult, NotFound<ProblemDetails>>> (long id, string kind, ExploreService explore) =>
+            await Guard(async () => TypedResults.Ok(await explore.AnimationAsync(id, kind))));
+
         // Long (seconds to minutes): a script waits for it; closing the connection cancels it.
         runs.MapPost("/likelihood", async Task<Results<Ok<LikelihoodEstimate>, ProblemHttpResult, NotFound<ProblemDetails>>> (long id, LikelihoodRequest request, ExploreService explore, HttpContext http) =>
             await Guard(async () => TypedResults.Ok(await explore.EstimateLikelihoodAsync(id, request.K, request.Images, cancellationToken: http.RequestAborted))));

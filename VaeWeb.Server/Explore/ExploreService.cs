@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Exploration;
+using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Native;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
@@ -61,7 +62,11 @@ public static class ExploreViews
     public static readonly string[] All = [Samples, Restyle, Complete, Interpolate, Manifold, Classify];
 }
 
-public sealed record ExploreResult(ImageGrid Grid, string Title, int Epoch);
+/// <summary>A view's images; for a model that draws in steps, its samples also as the <see cref="Animation"/> of their drawing.</summary>
+public sealed record ExploreResult(ImageGrid Grid, string Title, int Epoch, Animation? Animation = null);
+
+/// <summary>An animation of a run's model, the checkpoint that drew it, and what it shows.</summary>
+public sealed record RunAnimation(string Title, int Epoch, Animation Animation);
 public sealed record DrawingResult(float[] Probabilities, int Predicted, float[] Input, float[] Reconstruction, double ServerMilliseconds);
 public sealed record LatentMap(float[] X, float[] Y, int[] Labels, string Axes);
 
@@ -114,9 +119,39 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DatasetCache
                 ExploreViews.Complete => model.Complete(Input(model, request, out var label2), Mask(request), request.Label ?? (model.NeedsLabel ? label2 : null), request.Count, request.Seed, sampleMissing: request.SampleMissing),
                 _ => model.Interpolate(Input(model, request, out var la), ToInput(model, request, out var lb), model.NeedsLabel ? la : null, model.NeedsLabel ? lb : null, request.Steps, request.Spherical),
             };
-            return new ExploreResult(grid, Title(model, request), model.Epoch);
+            // Drawn with the grid, under the same lock: the animation's last frame is this grid, of this checkpoint.
+            var animation = request.View == ExploreViews.Samples && model.Info.Has(Capability.Frames) ? model.SampleSteps(request.Temperature, request.Seed) : null;
+            return new ExploreResult(grid, Title(model, request), model.Epoch, animation);
         });
     }
+
+    public const string SampleAnimation = "samples", ReconstructionAnimation = "reconstructions";
+
+    /// <summary>
+    /// For a model that draws in steps: the run page's sample grid (its z: the evaluation seed, temperature 1) drawn
+    /// step by step, or the first ten test digits' reconstructions with where each step read them.
+    /// </summary>
+    public Task<RunAnimation> AnimationAsync(long runId, string kind) => WithModel(runId, model =>
+    {
+        if (!model.Info.Has(Capability.Frames))
+            throw new InvalidOperationException($"A {model.Info.Title} draws an image in one step: only models that draw in steps, such as DRAW, have an animation.");
+        switch (kind)
+        {
+            case SampleAnimation:
+                var samples = model.SampleSteps(1, Evaluation.EvaluationSeed);
+                return new RunAnimation($"The samples of epoch {model.Epoch}, drawn in {samples.Steps} steps", model.Epoch, samples);
+            case ReconstructionAnimation:
+                var test = datasets.Get(model.Config.Dataset).Test;
+                using (var images = test.Images.narrow(0, 0, Math.Min(Trainer.GridSide, test.Count)))
+                using (var labels = test.Labels.narrow(0, 0, images.shape[0]))
+                {
+                    var reconstructions = model.ReconstructionSteps(images, labels);
+                    return new RunAnimation($"Test digits reconstructed in {reconstructions.Steps} steps, epoch {model.Epoch}", model.Epoch, reconstructions);
+                }
+            default:
+                throw new ArgumentException($"Unknown animation '{kind}'. Use {SampleAnimation} or {ReconstructionAnimation}.");
+        }
+    });
 
     /// <summary>Classifies a drawing (any size up to 1024x1024, intensities in [0, 1]) after MNIST-like preprocessing.</summary>
     public Task<DrawingResult> ClassifyDrawingAsync(long runId, float[] pixels, int width, int height) => WithModel(runId, model =>

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using VaeWeb.Engine.Exploration;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Explore;
@@ -14,6 +15,8 @@ public sealed class GalleryService(IDbContextFactory<VaeWebDb> dbs, ExploreServi
     const int IdLength = 12;                                                 // 56^12 ≈ 2^70: not guessable, still short
 
     public static JsonSerializerOptions Json => RunConfig.Json;
+    // Not indented: an animation is thousands of numbers, and its JSON is what the browser fetches as it is stored.
+    static readonly JsonSerializerOptions Compact = new(JsonSerializerDefaults.Web);
 
     /// <summary>Makes the view's images now and saves them with the request, run and checkpoint that made them.</summary>
     public async Task<Gallery> CreateAsync(long runId, ExploreRequest request)
@@ -35,12 +38,21 @@ public sealed class GalleryService(IDbContextFactory<VaeWebDb> dbs, ExploreServi
             Height = result.Grid.Height,
             Width = result.Grid.Width,
             Pixels = result.Grid.Pixels,
+            AnimationJson = result.Animation is { } animation ? JsonSerializer.Serialize(animation, Compact) : null,
             CreatedAt = DateTime.UtcNow,
         };
         db.Galleries.Add(gallery);
         await db.SaveChangesAsync();
         return gallery;
     }
+
+    /// <summary>The drawing in steps a gallery keeps, or null (its model draws in one step, or it predates animations).</summary>
+    public static Animation? AnimationOf(Gallery gallery) =>
+        gallery.AnimationJson is { } json ? JsonSerializer.Deserialize<Animation>(json, Compact) : null;
+
+    /// <summary>The gallery's picture: its images, and for a drawing in steps the final canvases over a strip of its steps.</summary>
+    public static ImageGrid ImageOf(Gallery gallery) =>
+        AnimationOf(gallery)?.WithStrip() ?? new ImageGrid(gallery.Rows, gallery.Cols, gallery.Height, gallery.Width, gallery.Pixels);
 
     static bool IsId(string id) => id.Length == IdLength && id.All(Alphabet.Contains);
 

@@ -2,6 +2,7 @@ using Plotly.Blazor;
 using Plotly.Blazor.LayoutLib;
 using Plotly.Blazor.Traces;
 using Plotly.Blazor.Traces.ScatterLib;
+using VaeWeb.Engine.Quality;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
 
@@ -16,7 +17,11 @@ public sealed class LossCharts
 {
     /// <summary>One chart: its element id prefix, title, y axis, and (scope, metric, label) per trace in trace order.
     /// Scope "step" is per logged step, "train"/"validation"/"test" per epoch.</summary>
-    public sealed record Chart(string IdPrefix, string Title, string YTitle, (string Scope, string Metric, string Label)[] Traces);
+    public sealed record Chart(string IdPrefix, string Title, string YTitle, (string Scope, string Metric, string Label)[] Traces)
+    {
+        /// <summary>What to do when the chart has no points yet for a reason the run cannot fix (null: nothing to say).</summary>
+        public string? WhenEmpty { get; init; }
+    }
 
     public static readonly Chart ElboChart = new("elbo", "ELBO (nats per image)", "nats",
         [("step", Metrics.Elbo, "train ELBO (step)"), ("train", Metrics.Elbo, "train ELBO (epoch)"), ("test", Metrics.Elbo, "test ELBO (epoch)")]);
@@ -33,12 +38,20 @@ public sealed class LossCharts
         ("step", Metrics.Classification, "−log q(y|x) labeled (step)"), ("step", "m1-" + Metrics.Elbo, "M1 ELBO (pre-training, steps ≤ 0)"),
     ]);
 
+    /// <summary>Every model's samples, scored by our classifier each epoch once it has been trained (see SampleQuality).</summary>
+    public static readonly Chart QualityChart = new("quality", "Sample quality: Fréchet distance on our classifier (lower is better)", "distance",
+        [("test", SampleQuality.Frechet, "samples vs test images (epoch)")])
+    {
+        WhenEmpty = "No sample-quality scores: the dataset's classifier has not been trained. Train it once with " +
+            "`dotnet run --project VaeWeb.Engine -c Release -- classifier`; runs started after that score their samples every epoch.",
+    };
+
     public Chart[] Charts { get; }
     public IList<ITrace>[] Data { get; }
 
     public LossCharts(RunConfig config)
     {
-        Charts = config.IsSemiSupervised ? [ErrorChart, BoundsChart] : [ElboChart, TermsChart];
+        Charts = config.IsSemiSupervised ? [ErrorChart, BoundsChart, QualityChart] : [ElboChart, TermsChart, QualityChart];
         Data = [.. Charts.Select(c => Traces(c.Traces))];
     }
 
@@ -93,6 +106,9 @@ public sealed class LossCharts
             if (i >= 0) yield return (c, i);
         }
     }
+
+    /// <summary>Whether chart <paramref name="chart"/> has no point in any trace.</summary>
+    public bool IsEmpty(int chart) => Data[chart].All(t => ((Scatter)t).X.Count == 0);
 
     static void Append(Scatter trace, long step, double value)
     {

@@ -58,7 +58,7 @@ public class CliTests
         static object Measurement(long seed, double minutes, double error, int day) => new
         {
             name = "m2-conv-1000", seed, config = Config(seed, minutes), epochs = 7, bestEpoch = 7, validationError = error, testError = error,
-            minutes, budgetMinutes = minutes, finishedUtc = new DateTime(2026, 11, day, 12, 0, 0, DateTimeKind.Utc), machine = "test machine", commit = "abc1234",
+            minutes, budgetMinutes = minutes, finishedUtc = new DateTime(2026, 11, day, 12, 0, 0, DateTimeKind.Utc), machine = "test CPU, 2 cores, 24 GiB", commit = "abc1234",
         };
         object[] measurements = [Measurement(1, 6, 4.22, 20), Measurement(1, 15, 9.99, 21), Measurement(2, 15, 2.50, 22), Measurement(1, 15, 2.30, 23), Measurement(3, 15, 2.70, 24)];
         File.WriteAllText(Path.Combine(folder, "results.json"), System.Text.Json.JsonSerializer.Serialize(measurements));
@@ -67,7 +67,7 @@ public class CliTests
         Assert.True(exitCode == 0, output);
         var table = File.ReadAllText(Path.Combine(folder, "results.md"));
         // The latest of each seed at the latest budget: 2.30, 2.50, 2.70 → mean 2.50, sample std 0.20; two left out.
-        Assert.Contains("| M2 (conv classifier) | 1000 | oversampled | 15 min | 1, 2, 3 | 7.0 ± 0.0 | 2.50% ± 0.20 | **2.50% ± 0.20** | – | 2 | 4.80% | – |", table);
+        Assert.Contains("| M2 (conv classifier) | 1000 | oversampled | 15 min × 2 cores | 1, 2, 3 | 7.0 ± 0.0 | 2.50% ± 0.20 | **2.50% ± 0.20** | – | 2 | 4.80% | – |", table);
         foreach (var error in new[] { "4.22%", "9.99%", "2.30%", "2.50%", "2.70%" })
             Assert.Contains($"| {error} |", table);                           // every measurement is listed, none dropped
         Assert.Equal(5, System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "results.json"))).RootElement.GetArrayLength());

@@ -1,4 +1,5 @@
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Exploration;
 using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
@@ -31,6 +32,8 @@ public class DrawTests
         Assert.True(fx.sum(2).sub(1).abs().max().item<float>() < 1e-5, "every filter sums to 1");
         Assert.Equal(14.5f, window.CentreX[0].item<float>(), 4);
         Assert.Equal(1f, window.Stride[0].item<float>(), 4);
+        // 28 filters a pixel apart about the centre: the box spans their centres, from the first pixel's to the last's.
+        Assert.All(window.Box()[0].data<float>().ToArray().Zip(new[] { 0.5f, 0.5f, 27.5f, 27.5f }), b => Assert.Equal(b.Second, b.First, 3));
 
         var x = Digits(2);
         var glimpse = GaussianFilterbank.Read(x, fx, fy, gamma, 28, 28);
@@ -64,16 +67,55 @@ public class DrawTests
         var after = Objective();
         Assert.True(after < before - 100, $"negative ELBO {before:F1} → {after:F1} nats after 60 steps");
 
-        // Frames: T canvases, each in [0, 1], the last one the sample itself.
+        // Frames: T canvases, each in [0, 1], the last one the sample itself, and each step's write window as a box.
         var z = randn(new long[] { 3, model.Latent }, generator: new Generator(1));
         using (no_grad())
         {
-            var frames = model.Frames(z, null);
+            var steps = model.Frames(z, null);
+            var frames = steps.Canvases;
             Assert.Equal([6L, 3, 784], frames.shape);
             Assert.True(frames[-1].sub(model.Decode(z, null)).abs().max().item<float>() < 1e-6);
             Assert.InRange(frames.min().item<float>(), 0, 1);
             Assert.InRange(frames.max().item<float>(), 0, 1);
+            Assert.Null(steps.Reads);                                        // sampling reads nothing
+            if (attention)
+            {
+                Assert.Equal([6L, 3, 4], steps.Writes!.shape);
+                Assert.True(steps.Writes[.., .., 2].gt(steps.Writes[.., .., 0]).all().item<bool>(), "a box's right edge is right of its left");
+                Assert.True(steps.Writes[0].sub(steps.Writes[-1]).abs().max().item<float>() > 1e-3, "the write window moves between steps");
+            }
+            else Assert.Null(steps.Writes);                                  // no window: the write is the whole canvas
+
+            // A reconstruction step by step: its last canvas is Reconstruct's, and every step read somewhere.
+            var x = train.narrow(0, 0, 3);
+            var reconstruction = model.ReconstructionFrames(x, null);
+            Assert.Equal([6L, 3, 784], reconstruction.Canvases.shape);
+            Assert.True(reconstruction.Canvases[-1].sub(model.Reconstruct(x, null)).abs().max().item<float>() < 1e-6);
+            Assert.Equal(attention ? [6L, 3, 4] : null, reconstruction.Reads?.shape);
+            Assert.Equal(attention ? [6L, 3, 4] : null, reconstruction.Writes?.shape);
         }
+    }
+
+    [Fact]
+    public void An_animation_as_bytes_ends_on_its_images_and_its_still_adds_a_strip_of_the_first_ones_steps()
+    {
+        using var scope = NewDisposeScope();
+        // Three steps of a 1x2 grid of 2x2 images, every pixel of step t image i worth 10·t + i.
+        var frames = Enumerable.Range(0, 3).SelectMany(t => Enumerable.Range(0, 2).SelectMany(i => Enumerable.Repeat((byte)(10 * t + i), 4))).ToArray();
+        var animation = new Animation(3, 1, 2, 2, 2, frames, null, null, null);
+        Assert.Equal([20, 20, 20, 20, 21, 21, 21, 21], animation.Final.Pixels);
+        var still = animation.WithStrip();
+        Assert.Equal((2, 2), (still.Rows, still.Cols));
+        // The last row: the first image at 2 evenly spaced steps, the last one last.
+        Assert.Equal([20, 20, 20, 20, 21, 21, 21, 21, 10, 10, 10, 10, 20, 20, 20, 20], still.Pixels);
+
+        // From a model's steps: the bytes the grid would have, and boxes to the hundredth of a pixel.
+        var steps = new DrawingSteps(full(new long[] { 2, 1, 784 }, VaeWeb.Engine.Native.Scalars.Of(0.5)), full(new long[] { 2, 1, 4 }, VaeWeb.Engine.Native.Scalars.Of(1.23456)));
+        var fromModel = Animation.Of(steps, 1, 1);
+        Assert.Equal((2, 28, 28), (fromModel.Steps, fromModel.Height, fromModel.Width));
+        Assert.All(fromModel.Frames, b => Assert.Equal(128, b));
+        Assert.All(fromModel.Writes!, v => Assert.Equal(1.23f, v));
+        Assert.Null(fromModel.Reads);
     }
 
     [Fact]

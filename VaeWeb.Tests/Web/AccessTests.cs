@@ -42,6 +42,7 @@ public class AccessTests(ServerWithTrainedM2 app, Browser browser) : IClassFixtu
             (HttpMethod.Post, $"/api/runs/{app.RunId}/explore", new { view = "samples" }), (HttpMethod.Post, $"/api/runs/{app.RunId}/classify", Drawing),
             (HttpMethod.Post, $"/api/runs/{app.RunId}/galleries", new { view = "samples" }), (HttpMethod.Delete, $"/api/galleries/{gallery}", null),
             (HttpMethod.Post, $"/api/galleries/{gallery}/regenerate", null), (HttpMethod.Post, "/_blazor/negotiate?negotiateVersion=1", null),
+            (HttpMethod.Get, $"/api/runs/{app.RunId}/animation/samples", null),
         ];
         foreach (var (method, path, body) in refused)
         {
@@ -55,6 +56,9 @@ public class AccessTests(ServerWithTrainedM2 app, Browser browser) : IClassFixtu
         Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("/api/runs")).StatusCode);
 
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync($"/api/galleries/{gallery}")).StatusCode);
+        // This model draws in one step: its gallery has no animation to play, and its run none to make (to the owner: 409).
+        Assert.Equal(HttpStatusCode.NotFound, (await anonymous.GetAsync($"/api/galleries/{gallery}/animation")).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await owner.GetAsync($"/api/runs/{app.RunId}/animation/samples")).StatusCode);
         Assert.Equal("image/png", (await anonymous.GetAsync($"/g/{gallery}.png")).Content.Headers.ContentType!.MediaType);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync($"/g/{gallery}")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health")).StatusCode);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using VaeWeb.Server.Data;
 
@@ -183,6 +184,12 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         await Assertions.Expect(page.GetByText("Samples, one row per class")).ToBeVisibleAsync();
         await Assertions.Expect(page.GetByTestId("samples-grid")).ToHaveAttributeAsync("data-drawn", "100");
         await Assertions.Expect(page.GetByTestId("best-error")).ToContainTextAsync("test error");
+        // Sample quality: scored every epoch when this data folder has the classifier, else the chart says how to get it.
+        var dataFolder = server.Services.GetRequiredService<VaeWeb.Engine.Data.DatasetCache>().Directory;
+        if (File.Exists(VaeWeb.Engine.Quality.DigitClassifier.FileFor(dataFolder, "mnist")))
+            await page.WaitForFunctionAsync($"() => document.getElementById('quality-{runId}')?.data?.[0]?.y?.length === 2");
+        else
+            await Assertions.Expect(page.GetByTestId("quality-empty")).ToContainTextAsync("classifier");
         await Browser.Screenshot(page, "9-m2-run-completed");
     }
 

@@ -61,6 +61,9 @@ namespace VaeWeb.Server.Data.Migrations
                     b.Property<string>("Id")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("AnimationJson")
+                        .HasColumnType("TEXT");
+
                     b.Property<int>("CheckpointEpoch")
                         .HasColumnType("INTEGER");
 
