@@ -52,6 +52,8 @@ public sealed record Loss(Tensor Objective, IReadOnlyDictionary<string, Tensor> 
 public sealed record Update(string Group, IEnumerable<Parameter> Parameters, double LearningRate, Func<Batch, Loss> Loss)
 {
     public double Beta1 { get; init; } = 0.9;
+    /// <summary>Whether this step descends the loss (its terms are reported either way); null: always. A GAN's balance rule.</summary>
+    public Func<bool>? Active { get; init; }
 }
 
 /// <summary>

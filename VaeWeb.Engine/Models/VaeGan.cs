@@ -30,6 +30,16 @@ public sealed class VaeGan : GenerativeModel
     /// <summary>γ: the weight of L_llike against the GAN loss in the decoder's update (Larsen et al., equation 9).</summary>
     public double Gamma { get; }
 
+    /// <summary>
+    /// The balance rule of Larsen et al.'s released code: the discriminator's cross-entropy on real images and on prior
+    /// samples, each compared with its equilibrium ln 2 ≈ 0.69. Below it by more than the margin, the discriminator
+    /// is winning and does not learn this step; above it by more, it is losing and the decoder's GAN term waits.
+    /// </summary>
+    const double Equilibrium = 0.68, Margin = 0.35;
+    double _realLoss = Equilibrium, _fakeLoss = Equilibrium;
+    bool DiscriminatorLearns => !(_realLoss < Equilibrium - Margin || _fakeLoss < Equilibrium - Margin) || !DecoderFoolsIt;
+    bool DecoderFoolsIt => !(_realLoss > Equilibrium + Margin || _fakeLoss > Equilibrium + Margin);
+
     public VaeGan(int latent = 50, double gamma = 1e-2) : base(nameof(VaeGan))
     {
         Gamma = gamma;
@@ -86,7 +96,9 @@ public sealed class VaeGan : GenerativeModel
         using (no_grad()) (_, _, reconstruction, prior) = Generate(x);
         var real = Discriminate(x).Logit;
         var fake = Discriminate(prior).Logit;
-        var loss = Bce(real, true).Plus(Bce(Discriminate(reconstruction).Logit, false)).Plus(Bce(fake, false));
+        var (realLoss, fakeLoss) = (Bce(real, true), Bce(fake, false));
+        (_realLoss, _fakeLoss) = (realLoss.item<float>(), fakeLoss.item<float>());
+        var loss = realLoss.Plus(Bce(Discriminate(reconstruction).Logit, false)).Plus(fakeLoss);
         return new(loss, new Dictionary<string, Tensor>
         {
             [DiscriminatorLoss] = loss, [RealScore] = real.sigmoid().mean(), [FakeScore] = fake.sigmoid().mean(),
@@ -108,7 +120,8 @@ public sealed class VaeGan : GenerativeModel
             return new(kl.Plus(llike), new Dictionary<string, Tensor> { [Metrics.Kl] = kl, [Llike] = llike });
         }
         var gan = Bce(fakeLogit, true).Plus(Bce(Discriminate(prior).Logit, true));
-        return new(llike.mul(Scalars.Of(Gamma)).Plus(gan), new Dictionary<string, Tensor> { [GeneratorLoss] = gan });
+        var objective = llike.mul(Scalars.Of(Gamma));
+        return new(DecoderFoolsIt ? objective.Plus(gan) : objective, new Dictionary<string, Tensor> { [GeneratorLoss] = gan });
     }
 
     /// <summary>The encoder's loss, for runs with a single optimizer (not used by <see cref="Stages"/>).</summary>
@@ -119,7 +132,7 @@ public sealed class VaeGan : GenerativeModel
     [
         new Stage("", config.Epochs,
         [
-            new Update("discriminator", [.. features.parameters(), .. judge.parameters()], config.LearningRate, DiscriminatorStep) { Beta1 = 0.5 },
+            new Update("discriminator", [.. features.parameters(), .. judge.parameters()], config.LearningRate, DiscriminatorStep) { Beta1 = 0.5, Active = () => DiscriminatorLearns },
             new Update("encoder", vae.EncoderParameters(), config.LearningRate, b => VaeStep(b, encoder: true)),
             new Update("decoder", vae.DecoderParameters(), config.LearningRate, b => VaeStep(b, encoder: false)) { Beta1 = 0.5 },
         ])

@@ -245,9 +245,12 @@ public static class Trainer
             {
                 using var scope = NewDisposeScope();
                 var loss = update.Loss(batch);
-                optimizer.zero_grad();
-                loss.Objective.backward();
-                optimizer.step();
+                if (update.Active?.Invoke() != false)
+                {
+                    optimizer.zero_grad();
+                    loss.Objective.backward();
+                    optimizer.step();
+                }
                 foreach (var (name, value) in loss.Terms) terms.Add((name, value.item<float>()));
             }
             return terms;
