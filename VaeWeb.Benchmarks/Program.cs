@@ -14,6 +14,12 @@ using VaeWeb.Testing;
 // Run: dotnet run -c Release --project VaeWeb.Benchmarks [-- rounds]
 // The explore views' latencies: dotnet run -c Release --project VaeWeb.Benchmarks -- explore
 // What live viewers cost the training: dotnet run -c Release --project VaeWeb.Benchmarks -- viewers [viewers] [rounds]
+// Resume under kill -9 of the server process: dotnet run -c Release --project VaeWeb.Benchmarks -- resume [kills] [seed]
+if (args.FirstOrDefault() == "resume")
+{
+    Environment.ExitCode = await ResumeStress.RunAsync(args.Length > 1 ? int.Parse(args[1]) : 20, args.Length > 2 ? int.Parse(args[2]) : 1);
+    return;
+}
 if (args.FirstOrDefault() == "explore")
 {
     await ExploreBenchmark.RunAsync();

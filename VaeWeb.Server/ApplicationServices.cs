@@ -70,7 +70,10 @@ public static class ApplicationServices
         return builder;
     }
 
-    /// <summary>Creates or migrates the database (see <see cref="DatabaseMigration"/>), and marks runs a previous process left "running" as interrupted.</summary>
+    /// <summary>
+    /// Creates or migrates the database (see <see cref="DatabaseMigration"/>), marks runs a previous process left
+    /// "running" as interrupted, and with Engine:AutoResume queues the runs a stop interrupted to continue.
+    /// </summary>
     public static async Task PrepareDatabaseAsync(this WebApplication app)
     {
         var dbs = app.Services.GetRequiredService<IDbContextFactory<VaeWebDb>>();
@@ -86,6 +89,8 @@ public static class ApplicationServices
         }
         await db.SaveChangesAsync();
         if (orphans.Count > 0) app.Logger.LogWarning("Marked {Count} runs left running by the previous server process as interrupted", orphans.Count);
+        if (app.Services.GetRequiredService<IOptions<EngineOptions>>().Value.AutoResume)
+            await app.Services.GetRequiredService<RunService>().ResumeInterruptedByStopAsync();
     }
 
     public static WebApplication MapApplication(this WebApplication app)

@@ -27,6 +27,7 @@ static class StressCommand
         {
             parallel, rounds, images, gc, dataDir,
         };
+        command.Subcommands.Add(ResumeStressCommand.Create());
         command.SetAction(parse =>
         {
             TorchRuntime.EnsureInitialized();

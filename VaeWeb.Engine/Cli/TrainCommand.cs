@@ -44,15 +44,21 @@ static class TrainCommand
         var gamma = new Option<double>("--gamma") { Description = "VAE-GAN: weight of the feature-space reconstruction error against the GAN loss in the decoder's update.", DefaultValueFactory = _ => defaults.Gamma };
         var maxMinutes = new Option<double>("--max-minutes") { Description = "Stop after the epoch that ends past this many minutes (0 = no limit)." };
         var output = new Option<string?>("--output", "-o") { Description = "Run folder for config.json, metrics.jsonl, model.pt and samples (default: runs/<time>-<model>-<arch>)." };
+        var resume = new Option<string?>("--resume")
+        {
+            HelpName = "FOLDER",
+            Description = "Continue the interrupted run in FOLDER from its last finished epoch, to its number of epochs, with its saved config (other options are ignored).",
+        };
         var dataDir = CliOptions.DataDirectory();
 
         var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
         {
             model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit,
-            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, maxMinutes, output, dataDir,
+            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, maxMinutes, output, resume, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (parse.GetValue(resume) is { } resumed) return await Resume(resumed, parse.GetValue(dataDir), cancellationToken);
             var config = new RunConfig
             {
                 Model = parse.GetValue(model)!, Arch = parse.GetValue(arch), Dataset = parse.GetValue(dataset)!,
@@ -75,9 +81,25 @@ static class TrainCommand
     }
 
     /// <summary>Trains with a progress bar and prints the per-epoch table; used by `train` and `reproduce`.</summary>
-    public static async Task<int> Train(RunConfig config, string folder, string? dataDirectory, CancellationToken cancellationToken)
+    public static Task<int> Train(RunConfig config, string folder, string? dataDirectory, CancellationToken cancellationToken)
     {
         AnsiConsole.MarkupLineInterpolated($"Training [bold]{config.Model} ({config.Arch})[/] on {config.Dataset} for {config.Epochs} epochs → {Path.GetFullPath(folder)}");
+        return Train(config, folder, (onEvent, cancel) => Trainer.Run(config, folder, onEvent, dataDirectory, cancel), cancellationToken);
+    }
+
+    /// <summary>`train --resume`: the run in <paramref name="folder"/> continues from its latest resume state.</summary>
+    static async Task<int> Resume(string folder, string? dataDirectory, CancellationToken cancellationToken)
+    {
+        RunConfig config;
+        try { config = RunFolder.Open(folder).ReadConfig(); }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException) { return CliOptions.Fail(e.Message, CliOptions.UsageError); }
+        AnsiConsole.MarkupLineInterpolated($"Resuming [bold]{config.Model} ({config.Arch})[/] on {config.Dataset} to {config.Epochs} epochs in {Path.GetFullPath(folder)}");
+        using var data = new DatasetCache(dataDirectory);
+        return await Train(config, folder, (onEvent, cancel) => Trainer.Resume(folder, data, onEvent, cancellationToken: cancel), cancellationToken);
+    }
+
+    static async Task<int> Train(RunConfig config, string folder, Func<Action<TrainingEvent>, CancellationToken, TrainingResult> train, CancellationToken cancellationToken)
+    {
         TrainingResult? result = null;
         var epochLines = new List<EpochReport>();
         try
@@ -88,7 +110,7 @@ static class TrainCommand
                 .StartAsync(async context =>
                 {
                     var task = context.AddTask("loading data", maxValue: 1);
-                    result = await Task.Run(() => Trainer.Run(config, folder, e =>
+                    result = await Task.Run(() => train(e =>
                     {
                         switch (e)
                         {
@@ -104,13 +126,13 @@ static class TrainCommand
                                 epochLines.Add(r);
                                 break;
                         }
-                    }, dataDirectory, cancellationToken), cancellationToken);
+                    }, cancellationToken), cancellationToken);
                     task.Value = task.MaxValue;
                 });
         }
         catch (OperationCanceledException)
         {
-            return CliOptions.Fail($"Cancelled. Checkpoints of finished epochs are in {folder}.");
+            return CliOptions.Fail($"Cancelled. Checkpoints of finished epochs are in {folder}; continue with: train --resume {folder}");
         }
         catch (Exception e) when (e is DatasetUnavailableException or InvalidConfigException or IOException)
         {
@@ -118,7 +140,7 @@ static class TrainCommand
         }
 
         var run = new RunFolder(folder);
-        var epochsDone = epochLines.Count;
+        var epochsDone = epochLines.LastOrDefault()?.Epoch ?? 0;                 // resumed runs: the last epoch, not how many this process ran
         // One column per metric the model reported (train loss terms, validation and test metrics), whatever the model.
         var columns = epochLines.Count == 0 ? [] : new[] { ("train", epochLines[0].Train), ("validation", epochLines[0].Validation), ("test", epochLines[0].Test) }
             .Where(c => c.Item2 is not null).SelectMany(c => c.Item2!.Keys.Select(k => (Set: c.Item1, Key: k))).ToList();

@@ -44,6 +44,20 @@ public sealed class FusedAdam : IDisposable
         }
     }
 
+    /// <summary>Adds the moments to <paramref name="state"/> as "{prefix}m{i}", "{prefix}v{i}"; returns the step count.</summary>
+    public long SaveTo(ResumeTensors state, string prefix)
+    {
+        for (int i = 0; i < _parameters.Length; i++) { state.Add($"{prefix}m{i}", _m[i]); state.Add($"{prefix}v{i}", _v[i]); }
+        return _step;
+    }
+
+    /// <summary>Continues from moments and a step count saved by <see cref="SaveTo"/>, so the next step is the one that would have come.</summary>
+    public void RestoreFrom(ResumeTensors state, string prefix, long step)
+    {
+        for (int i = 0; i < _parameters.Length; i++) { state.CopyTo($"{prefix}m{i}", _m[i]); state.CopyTo($"{prefix}v{i}", _v[i]); }
+        _step = step;
+    }
+
     public unsafe void step()
     {
         _step++;

@@ -50,16 +50,54 @@ public static class Trainer
         Action<TrainingEvent>? onEvent = null, CancellationToken cancellationToken = default, SampleQuality? quality = null)
     {
         config.ThrowIfInvalid();
+        var folder = outputDirectory is null ? null : RunFolder.CreateNew(outputDirectory);
+        folder?.WriteConfig(config);
+        return Execute(config, train, test, folder, null, onEvent, cancellationToken, quality);
+    }
+
+    /// <summary>
+    /// Continues the run in <paramref name="outputDirectory"/> to its number of epochs, from the resume state of
+    /// <paramref name="epoch"/> (null: the latest; 0: none), with the config saved there. Metrics lines past that
+    /// state are dropped first, so every step is written and reported once. With no resume state (the run ended before
+    /// the first epoch of its last stage: M1+M2 during pre-training) it starts again from the beginning.
+    /// </summary>
+    public static TrainingResult Resume(string outputDirectory, DatasetCache data, Action<TrainingEvent>? onEvent = null, int? epoch = null,
+        CancellationToken cancellationToken = default)
+    {
+        using var quality = SampleQuality.TryLoad(data.Directory, RunFolder.Open(outputDirectory).ReadConfig().Dataset);
+        return Resume(outputDirectory, config =>
+        {
+            onEvent?.Invoke(new StageReport(StageReport.LoadingData));
+            return data.Get(config.Dataset);
+        }, onEvent, epoch, cancellationToken, quality);
+    }
+
+    /// <param name="data">The whole training and test sets of the saved config's dataset (its limits apply here).</param>
+    public static TrainingResult Resume(string outputDirectory, Func<RunConfig, (ImageSet Train, ImageSet Test)> data, Action<TrainingEvent>? onEvent = null,
+        int? epoch = null, CancellationToken cancellationToken = default, SampleQuality? quality = null)
+    {
+        var folder = RunFolder.Open(outputDirectory);
+        TorchRuntime.EnsureInitialized();
+        var resume = folder.LoadResumeState(epoch);
+        using var tensors = resume?.Tensors;
+        var config = resume?.State.Config ?? folder.ReadConfig();
+        config.ThrowIfInvalid();
+        folder.TruncateMetrics(resume?.State.Step ?? long.MinValue);
+        var (train, test) = data(config);
+        return Execute(config, train, test, folder, resume, onEvent, cancellationToken, quality);
+    }
+
+    static TrainingResult Execute(RunConfig config, ImageSet train, ImageSet test, RunFolder? folder, (ResumeState State, ResumeTensors Tensors)? resume,
+        Action<TrainingEvent>? onEvent, CancellationToken cancellationToken, SampleQuality? quality)
+    {
         TorchRuntime.EnsureInitialized();
         var info = ModelRegistry.Get(config.Model);
-        var folder = outputDirectory is null ? null : RunFolder.CreateNew(outputDirectory);
         void Report(TrainingEvent e)
         {
             TrainingDivergedException.ThrowIfDiverged(e);                    // a test-set NaN too, before JSON chokes on it
             if (e is StepReport or EpochReport) folder?.AppendMetrics(e);
             onEvent?.Invoke(e);
         }
-        folder?.WriteConfig(config);
         var clock = Stopwatch.StartNew();
         // The run's own random stream: shuffling, binarization, labeled order, reparameterization and dropout.
         var generator = new Generator((ulong)config.Seed);
@@ -76,32 +114,39 @@ public static class Trainer
         Report(new StageReport(StageReport.BuildingModel));
         using var model = ModelRegistry.Create(config);
         model.Noise = generator;
+        // The weights first: a last stage's inputs may be computed by the stages before it (M1+M2: M1's features).
+        if (resume is { } saved) foreach (var (name, t) in model.state_dict()) saved.Tensors.CopyTo("model/" + name, t);
         var stages = model.Stages(config, pixels);
-        var run = new RunState(config, info, model, generator, clock, Report, cancellationToken) { Quality = quality };
-        for (int i = 0; i < stages.Count; i++)
+        var run = new RunState(config, info, model, generator, clock, resume?.State.Elapsed ?? TimeSpan.Zero, Report, cancellationToken) { Quality = quality };
+        // A resumed run is past the stages before the last: a resume state is saved in the last stage only.
+        for (int i = resume is null ? 0 : stages.Count - 1; i < stages.Count; i++)
         {
             var stage = stages[i];
-            Report(new StageReport(i < stages.Count - 1 ? $"{StageReport.Pretraining} {stage.Name}" : i == 0 ? StageReport.FirstStep : $"training {config.Model}"));
+            Report(new StageReport(resume is { } r ? $"resuming after epoch {r.State.Epoch}"
+                : i < stages.Count - 1 ? $"{StageReport.Pretraining} {stage.Name}" : i == 0 ? StageReport.FirstStep : $"training {config.Model}"));
             var data = stage.Inputs?.Invoke(pixels) ?? pixels;
             try
             {
                 if (i < stages.Count - 1) run.PreTrain(stage, data);
-                else run.Train(stage, data, testSet, folder);
+                else run.Train(stage, data, testSet, folder, resume);
             }
             finally
             {
                 if (!ReferenceEquals(data, pixels)) { data.Pool.Dispose(); data.Validation?.Dispose(); data.Test.Dispose(); }
             }
         }
-        return new TrainingResult(config, folder?.Path, run.FinalTest, clock.Elapsed);
+        return new TrainingResult(config, folder?.Path, run.FinalTest, run.Elapsed);
     }
 
     /// <summary>One run's loop state: the model, its random stream, the clock and where reports go.</summary>
+    /// <param name="elapsedBefore">Training time spent before a resume: time limits count it.</param>
     sealed class RunState(RunConfig config, ModelInfo info, GenerativeModel model, Generator generator, Stopwatch clock,
-        Action<TrainingEvent> report, CancellationToken cancellationToken)
+        TimeSpan elapsedBefore, Action<TrainingEvent> report, CancellationToken cancellationToken)
     {
         public IReadOnlyDictionary<string, double> FinalTest { get; private set; } = new Dictionary<string, double>();
         public SampleQuality? Quality { get; init; }
+        /// <summary>Training time, across resumes (not the time the run lay interrupted).</summary>
+        public TimeSpan Elapsed => elapsedBefore + clock.Elapsed;
         // The labeled images cycled through, across epochs: semi-supervised runs take a labeled batch every step.
         LabeledStream? labeled;
         // The stage's start on the run's clock and what is left of the time limit then (M1+M2: after M1): for the ETA.
@@ -113,22 +158,32 @@ public static class Trainer
         {
             long total = StepsPerEpoch(data) * stage.Epochs;
             long step = -total;
-            (stageStart, stageBudgetMinutes) = (clock.Elapsed, 0);
+            (stageStart, stageBudgetMinutes) = (Elapsed, 0);
             using var updater = new Updater(stage.Updates);
             for (int epoch = 1; epoch <= stage.Epochs; epoch++)
                 RunEpoch(stage, updater, data, 0, ref step, total, stage.Name + "-");
         }
 
-        /// <summary>The last stage: every epoch evaluated, drawn and checkpointed (for semi-supervised runs, the best validation epoch).</summary>
-        public void Train(Stage stage, TrainingData data, ImageSet pixelTest, RunFolder? folder)
+        /// <summary>
+        /// The last stage: every epoch evaluated, drawn and checkpointed (for semi-supervised runs, the best validation
+        /// epoch), then its resume state saved; from the epoch after <paramref name="resume"/>'s when given.
+        /// </summary>
+        public void Train(Stage stage, TrainingData data, ImageSet pixelTest, RunFolder? folder, (ResumeState State, ResumeTensors Tensors)? resume)
         {
             long step = 0, total = StepsPerEpoch(data) * stage.Epochs;
             double bestValidation = double.PositiveInfinity;
-            stageStart = clock.Elapsed;
-            stageBudgetMinutes = config.MaxMinutes > 0 ? Math.Max(1e-9, config.MaxMinutes - stageStart.TotalMinutes) : 0;
+            int first = 1;
+            stageStart = Elapsed;
             var evaluate = stage.Evaluate ?? throw new InvalidOperationException($"The last stage of {config.Model} has no evaluation.");
             using var updater = new Updater(stage.Updates);
-            for (int epoch = 1; epoch <= stage.Epochs; epoch++)
+            if (resume is { State: var saved, Tensors: var tensors })
+            {
+                (first, step, bestValidation, stageStart, FinalTest) = (saved.Epoch + 1, saved.Step, saved.BestValidation ?? double.PositiveInfinity, saved.StageStart, saved.FinalTest);
+                Restore(saved, tensors, updater, data);
+                if (saved.Finished) return;
+            }
+            stageBudgetMinutes = config.MaxMinutes > 0 ? Math.Max(1e-9, config.MaxMinutes - stageStart.TotalMinutes) : 0;
+            for (int epoch = first; epoch <= stage.Epochs; epoch++)
             {
                 var epochClock = Stopwatch.StartNew();
                 var train = RunEpoch(stage, updater, data, epoch, ref step, total, "");
@@ -157,8 +212,33 @@ public static class Trainer
                     if (validation is not null) final["validation-" + Metrics.Error] = bestValidation;
                     FinalTest = final;
                 }
-                if (config.MaxMinutes > 0 && clock.Elapsed.TotalMinutes >= config.MaxMinutes) break;
+                bool atLimit = config.MaxMinutes > 0 && Elapsed.TotalMinutes >= config.MaxMinutes;
+                // Last, so that an epoch counts as done only once all of it is on disk: a kill before this redoes it.
+                if (folder is not null) SaveResumeState(folder, updater, epoch, step, bestValidation, finished: atLimit || epoch == stage.Epochs);
+                if (atLimit) break;
             }
+        }
+
+        void SaveResumeState(RunFolder folder, Updater updater, int epoch, long step, double bestValidation, bool finished)
+        {
+            using var tensors = new ResumeTensors();
+            foreach (var (name, t) in model.state_dict()) tensors.Add("model/" + name, t);
+            using var random = generator.get_state();
+            tensors.Add("generator", random);
+            var optimizerSteps = updater.SaveTo(tensors);
+            var labeledPosition = labeled?.SaveTo(tensors) ?? 0;
+            folder.SaveResumeState(new ResumeState(epoch, step, finished, double.IsFinite(bestValidation) ? bestValidation : null, FinalTest,
+                Elapsed, stageStart, labeledPosition, optimizerSteps, config), tensors);
+            report(new EpochSaved(epoch, step));
+        }
+
+        /// <summary>Everything but the weights (loaded with the model): the optimizers, the random stream, the labeled images' order.</summary>
+        void Restore(ResumeState saved, ResumeTensors tensors, Updater updater, TrainingData data)
+        {
+            updater.RestoreFrom(tensors, saved.OptimizerSteps);
+            generator.set_state(tensors["generator"]);
+            if (tensors.Contains(LabeledStream.OrderName))
+                labeled = new LabeledStream(data.LabeledIndices!, generator, tensors[LabeledStream.OrderName], saved.LabeledPosition);
         }
 
         long StepsPerEpoch(TrainingData data) => (data.Pool.Count + config.BatchSize - 1) / config.BatchSize;
@@ -217,7 +297,7 @@ public static class Trainer
                 long done = epoch == 0 ? step + totalSteps : step;                // a stage before the last counts up to 0
                 if (done == 1 || step % reportEvery == 0 || start + config.BatchSize >= n)
                 {
-                    var elapsed = clock.Elapsed;
+                    var elapsed = Elapsed;
                     var (eta, atLimit) = StepReport.EstimateEta(elapsed - stageStart, done, totalSteps, epoch == 0 ? stage.Epochs : config.Epochs, stageBudgetMinutes);
                     report(new StepReport(epoch, step, totalSteps, windowSums.ToDictionary(kv => kv.Key, kv => kv.Value / windowImages),
                         windowImages / windowClock.Elapsed.TotalSeconds, elapsed, eta) { StopsAtTimeLimit = atLimit });
@@ -254,6 +334,15 @@ public static class Trainer
                 foreach (var (name, value) in loss.Terms) terms.Add((name, value.item<float>()));
             }
             return terms;
+        }
+
+        /// <summary>Adds each optimizer's moments to <paramref name="state"/> ("adam0/…", "adam1/…"); returns their step counts.</summary>
+        public long[] SaveTo(ResumeTensors state) => [.. _updates.Select((u, k) => u.Optimizer.SaveTo(state, $"adam{k}/"))];
+
+        public void RestoreFrom(ResumeTensors state, long[] steps)
+        {
+            if (steps.Length != _updates.Length) throw new InvalidDataException($"The resume state has {steps.Length} optimizers, the run {_updates.Length}.");
+            for (int k = 0; k < _updates.Length; k++) _updates[k].Optimizer.RestoreFrom(state, $"adam{k}/", steps[k]);
         }
 
         public void Dispose()
@@ -313,11 +402,19 @@ public static class Trainer
         return new ImageGrid(rows, cols, 28, 28, bytes.data<byte>().ToArray());
     }
 
-    /// <summary>Cycles through the labeled indices, reshuffled on every pass.</summary>
-    sealed class LabeledStream(Tensor indices, Generator generator)
+    /// <summary>Cycles through the labeled indices, reshuffled on every pass; a resumed run continues the pass it was in.</summary>
+    sealed class LabeledStream(Tensor indices, Generator generator, Tensor? order = null, long position = long.MaxValue)
     {
-        long _position = long.MaxValue;
-        Tensor? _order;
+        public const string OrderName = "labeled";
+        long _position = position;
+        Tensor? _order = order?.clone().DetachFromDisposeScope();
+
+        /// <summary>Adds the current pass's order to <paramref name="state"/>; returns the position in it.</summary>
+        public long SaveTo(ResumeTensors state)
+        {
+            if (_order is not null) state.Add(OrderName, _order);
+            return _position;
+        }
 
         public Tensor Next(int count)
         {

@@ -10,6 +10,7 @@ namespace VaeWeb.Engine.Training;
 [JsonDerivedType(typeof(EpochImages), "images")]
 [JsonDerivedType(typeof(CheckpointSaved), "checkpoint")]
 [JsonDerivedType(typeof(StageReport), "stage")]
+[JsonDerivedType(typeof(EpochSaved), "saved")]
 public abstract record TrainingEvent;
 
 /// <summary>
@@ -73,6 +74,13 @@ public sealed record EpochReport(
 public sealed record EpochImages(int Epoch, ImageGrid Samples, ImageGrid Reconstructions) : TrainingEvent;
 
 public sealed record CheckpointSaved(int Epoch, string Path) : TrainingEvent;
+
+/// <summary>
+/// Epoch <paramref name="Epoch"/> is on disk whole: its metrics, images, checkpoint and, last, its resume state, from
+/// which a resumed run continues at global step <paramref name="Step"/> + 1. Only now does the epoch count as done: a
+/// run killed before this redoes it.
+/// </summary>
+public sealed record EpochSaved(int Epoch, long Step) : TrainingEvent;
 
 /// <summary>
 /// A grid of Rows x Cols grayscale images of Height x Width, as raw bytes (0 = black, 255 = white) in image-major

@@ -27,7 +27,8 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     /// <summary>Connects (retrying until the server is up), then works until <paramref name="stopping"/> fires.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _training = Task.Run(() => Train(runId, configJson)); });
+        _connection.On<long, string>(WorkerProtocol.StartRun, (runId, configJson) => { _training = Task.Run(() => Train(runId, configJson, null)); });
+        _connection.On<long, string, int>(WorkerProtocol.ResumeRun, (runId, configJson, epoch) => { _training = Task.Run(() => Train(runId, configJson, epoch)); });
         _connection.On<long>(WorkerProtocol.CancelRun, runId => { if (_currentRun is { } run) CancelQuietly(run); });
         _connection.Reconnected += async _ => { if (_currentRun is null) await _connection.InvokeAsync(WorkerProtocol.Ready, Name); };
         // The server marks a run interrupted when its worker's connection drops: training on would be wasted work.
@@ -55,6 +56,10 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
             }
         }
         log($"connected to {server} as worker '{Name}'");
+        // Stopping ends the run at once, not once the outbox is done (a checkpoint upload can hold it for seconds): the
+        // server marks the run interrupted at the epoch it last heard of, and epochs trained after, unheard of, would
+        // leave the worker's resume states past the one the server resumes from.
+        using var stopRun = stopping.Register(() => { if (_currentRun is { } run) CancelQuietly(run); });
         await _connection.InvokeAsync(WorkerProtocol.Ready, Name, stopping);
         await foreach (var send in _outbox.Reader.ReadAllAsync(stopping))
         {
@@ -63,7 +68,8 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         }
     }
 
-    void Train(long runId, string configJson)
+    /// <param name="resumeEpoch">Continue from the resume state of this epoch in the run's folder; null: a new run.</param>
+    void Train(long runId, string configJson, int? resumeEpoch)
     {
         using var cancel = new CancellationTokenSource();
         _currentRun = cancel;
@@ -73,22 +79,38 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         {
             var config = RunConfig.FromJson(configJson);
             var folder = RunFolder.Of(runsDirectory, runId);
-            if (Directory.Exists(folder))
+            if (resumeEpoch is null && Directory.Exists(folder))
             {
                 // The server starts this run afresh, so files there are another database's run of the same id.
                 log($"run {runId}: removing the stale folder {folder}");
                 Directory.Delete(folder, recursive: true);
             }
-            log($"run {runId}: training {config.Model} {config.Arch} on {config.Dataset}");
+            log($"run {runId}: {(resumeEpoch is null ? "training" : $"resuming after epoch {resumeEpoch}:")} {config.Model} {config.Arch} on {config.Dataset}");
             var firstLoss = true;
             var sinceStart = System.Diagnostics.Stopwatch.StartNew();
-            Trainer.Run(config, datasets, folder, e =>
+            var lastSavedRecorded = Task.CompletedTask;
+            void Report(TrainingEvent e)
             {
                 // Where the time before the first loss point goes (issue 9): each stage, then the first step, logged.
                 if (e is StageReport stage) log($"run {runId}: {stage.Stage} at {sinceStart.Elapsed.TotalSeconds:F2} s");
                 else if (e is StepReport first && firstLoss) { firstLoss = false; log($"run {runId}: first loss at step {first.Step}, {sinceStart.Elapsed.TotalSeconds:F2} s"); }
+                // The folder keeps the resume states of the last two epochs, and the server resumes from the last epoch
+                // it recorded: so an epoch ends (its state written, the one two back deleted) only once the server has
+                // recorded the epoch before. Fast epochs and a slow server once left it three epochs behind, with no
+                // state to resume from. Usually recorded long before; a lost connection cancels the run meanwhile.
+                if (e is EpochReport) lastSavedRecorded.Wait(cancel.Token);
                 var json = JsonSerializer.Serialize(e, RunConfig.Json);
-                Send(() => _connection.SendAsync(WorkerProtocol.Report, runId, json));
+                if (e is EpochSaved)
+                {
+                    var recorded = new TaskCompletionSource();
+                    lastSavedRecorded = recorded.Task;
+                    Send(async () =>
+                    {
+                        try { await _connection.InvokeAsync(WorkerProtocol.Report, runId, json); }      // returns once recorded
+                        finally { recorded.TrySetResult(); }
+                    });
+                }
+                else Send(() => _connection.SendAsync(WorkerProtocol.Report, runId, json));
                 if (e is CheckpointSaved saved)
                 {
                     // A copy, streamed from disk after this callback returns: the next epoch may overwrite model.pt.
@@ -100,7 +122,9 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
                         finally { File.Delete(upload); }
                     });
                 }
-            }, cancel.Token);
+            }
+            if (resumeEpoch is { } epoch) Trainer.Resume(folder, datasets, Report, epoch, cancel.Token);
+            else Trainer.Run(config, datasets, folder, Report, cancel.Token);
         }
         catch (OperationCanceledException) { outcome = "cancelled"; }
         catch (Exception e)

@@ -3,7 +3,7 @@ namespace VaeWeb.Engine.Worker;
 /// <summary>
 /// The names of the engine hub's methods, shared by the server and every worker (embedded or remote): one protocol.
 /// Worker → server: <see cref="Ready"/>, <see cref="Report"/>, <see cref="UploadCheckpoint"/>, <see cref="Finish"/>.
-/// Server → worker: <see cref="StartRun"/>, <see cref="CancelRun"/>.
+/// Server → worker: <see cref="StartRun"/>, <see cref="ResumeRun"/>, <see cref="CancelRun"/>.
 /// </summary>
 public static class WorkerProtocol
 {
@@ -25,8 +25,10 @@ public static class WorkerProtocol
     /// <summary>(long runId, string outcome, string? error): outcome is "completed", "cancelled" or "failed".</summary>
     public const string Finish = "Finish";
 
-    /// <summary>(long runId, string configJson)</summary>
+    /// <summary>(long runId, string configJson): a new run, in an empty run folder.</summary>
     public const string StartRun = "StartRun";
+    /// <summary>(long runId, string configJson, int epoch): continue the run from the resume state of that epoch in its folder.</summary>
+    public const string ResumeRun = "ResumeRun";
     /// <summary>(long runId)</summary>
     public const string CancelRun = "CancelRun";
 }

@@ -16,7 +16,16 @@ public sealed class Run
     public DateTime? FinishedAt { get; set; }
     /// <summary>Fraction of all steps done, updated at each epoch (live progress between epochs is in memory).</summary>
     public double Progress { get; set; }
+    /// <summary>Epochs whose resume state the worker has written (it writes it last): what the checkpoint and images agree with.</summary>
     public int EpochsDone { get; set; }
+    /// <summary>
+    /// The global step of the last epoch saved for resuming (null: none yet). Resuming drops the points past it and
+    /// continues from <see cref="EpochsDone"/>; a run with none starts again from the beginning.
+    /// </summary>
+    public long? ResumeStep { get; set; }
+
+    /// <summary>A run that stopped before its end, for a reason that is not its own (cancelled, interrupted), can continue.</summary>
+    public bool CanResume => Status is RunStatus.Interrupted or RunStatus.Cancelled && StartedAt is not null;
     /// <summary>
     /// The test ELBO of the checkpoint kept (nats per image): the latest epoch's, or for runs with a validation set the
     /// epoch with the lowest validation error. Not a maximum over test-set epochs, which would select on the test set.

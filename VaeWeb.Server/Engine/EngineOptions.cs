@@ -13,4 +13,6 @@ public sealed class EngineOptions
     public string Database { get; set; } = "";
     /// <summary>Run folders of the embedded worker; empty = runs/ in the data folder.</summary>
     public string RunsDirectory { get; set; } = "";
+    /// <summary>At startup, resume the runs that a server stop or crash interrupted (off: they wait for a Resume click).</summary>
+    public bool AutoResume { get; set; }
 }

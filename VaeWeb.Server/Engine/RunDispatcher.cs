@@ -15,7 +15,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
     readonly Dictionary<string, WorkerState> _workers = [];
     readonly SemaphoreSlim _gate = new(1, 1);
 
-    public const string ServerStopped = "The server stopped while this run was training. Its metrics and images up to then are kept; start a new run to train again.";
+    public const string ServerStopped = "The server stopped while this run was training. Its metrics and images up to then are kept; resume it to continue from its last finished epoch.";
 
     public int WorkerCount { get { lock (_workers) return _workers.Count; } }
 
@@ -40,19 +40,24 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
         {
             while (true)
             {
-                KeyValuePair<string, WorkerState> idle;
-                lock (_workers) idle = _workers.FirstOrDefault(w => w.Value.RunId is null);
-                if (idle.Key is null) return;
+                List<KeyValuePair<string, WorkerState>> free;
+                lock (_workers) free = [.. _workers.Where(w => w.Value.RunId is null)];
+                if (free.Count == 0) return;
                 await using var db = await dbs.CreateDbContextAsync();
                 var run = await db.Runs.Where(r => r.Status == RunStatus.Queued).OrderBy(r => r.Id).FirstOrDefaultAsync();
                 if (run is null) return;
+                // A resumed run's state is in the run folder of the worker that trained it: that one, when it is free.
+                var idle = free.FirstOrDefault(w => run.ResumeStep is not null && w.Value.Name == run.Worker) is { Key: not null } trainedIt ? trainedIt : free[0];
                 run.Status = RunStatus.Running;
                 run.StartedAt = DateTime.UtcNow;
                 run.Worker = idle.Value.Name;
                 await db.SaveChangesAsync();
                 lock (_workers) _workers[idle.Key] = idle.Value with { RunId = run.Id, Config = RunConfig.FromJson(run.ConfigJson) };
                 log.LogInformation("Run {RunId} goes to worker {Worker}", run.Id, idle.Value.Name);
-                await hub.Clients.Client(idle.Key).SendAsync(WorkerProtocol.StartRun, run.Id, run.ConfigJson);
+                // A resumed run with an epoch saved continues after it; one without starts again.
+                var worker = hub.Clients.Client(idle.Key);
+                if (run.ResumeStep is null) await worker.SendAsync(WorkerProtocol.StartRun, run.Id, run.ConfigJson);
+                else await worker.SendAsync(WorkerProtocol.ResumeRun, run.Id, run.ConfigJson, run.EpochsDone);
                 feed.Publish(new RunUpdate(run.Id, Status: RunStatus.Running));
             }
         }
@@ -89,7 +94,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
             log.LogWarning("Worker {Worker} disconnected during run {RunId}", gone.Name, runId);
             await recorder.FinishAsync(runId, RunStatus.Interrupted, lifetime.ApplicationStopping.IsCancellationRequested
                 ? ServerStopped
-                : $"The worker '{gone.Name}' disconnected while training this run. Its metrics and images up to then are kept; start a new run to train again.");
+                : $"The worker '{gone.Name}' disconnected while training this run. Its metrics and images up to then are kept; resume it to continue from its last finished epoch.");
         }
     }
 

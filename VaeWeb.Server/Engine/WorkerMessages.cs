@@ -24,6 +24,8 @@ public static class WorkerMessages
         EpochReport r => Numbers(r.Train, r.ImagesPerSecond) ?? Numbers(r.Test) ?? (r.Validation is { } v ? Numbers(v) : null),
         EpochImages i when i.Epoch < 1 || i.Epoch > config.Epochs => $"images of epoch {i.Epoch}, but the run has epochs 1 to {config.Epochs}.",
         EpochImages i => Grid(i.Samples) ?? Grid(i.Reconstructions),
+        EpochSaved s when s.Epoch < 1 || s.Epoch > config.Epochs => $"epoch {s.Epoch} saved, but the run has epochs 1 to {config.Epochs}.",
+        EpochSaved s when s.Step < 1 => $"epoch {s.Epoch} saved at step {s.Step}, before any step.",
         StageReport st when st.Stage.Length > 100 => "a stage name longer than 100 characters.",
         _ => null,
     };

@@ -189,27 +189,24 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DatasetCache
     /// computed off the caller's thread and remembered per checkpoint, k and image count. It holds the model gate while
     /// it runs, as every model call does: one TorchSharp computation at a time on this machine.
     /// </summary>
-    public async Task<LikelihoodEstimate> EstimateLikelihoodAsync(long runId, int k, int images, Action<double>? progress = null, CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
+    public Task<LikelihoodEstimate> EstimateLikelihoodAsync(long runId, int k, int images, Action<double>? progress = null, CancellationToken cancellationToken = default) =>
+        WithModelAsync(runId, async model =>
         {
-            var model = await ModelAsync(runId);
             var key = (runId, model.Epoch, k, images);
             if (_estimates.TryGetValue(key, out var known)) return known;
             var test = datasets.Get(model.Config.Dataset).Test;
             return _estimates[key] = await Task.Run(() => model.EstimateLikelihood(test, k, images, progress, cancellationToken), cancellationToken);
-        }
-        finally { _gate.Release(); }
-    }
+        }, cancellationToken);
 
-    /// <summary>The estimates made for the run's current checkpoint, newest last.</summary>
+    /// <summary>Every estimate made for the run, each naming the checkpoint's epoch it scored.</summary>
     public IReadOnlyList<LikelihoodEstimate> KnownEstimates(long runId) => [.. _estimates.Where(e => e.Key.RunId == runId).Select(e => e.Value)];
 
-    async Task<T> WithModel<T>(long runId, Func<TrainedModel, T> use)
+    Task<T> WithModel<T>(long runId, Func<TrainedModel, T> use) => WithModelAsync(runId, model => Task.FromResult(use(model)));
+
+    async Task<T> WithModelAsync<T>(long runId, Func<TrainedModel, Task<T>> use, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync();
-        try { return use(await ModelAsync(runId)); }
+        await _gate.WaitAsync(cancellationToken);
+        try { return await use(await ModelAsync(runId)); }
         finally { _gate.Release(); }
     }
 

@@ -34,14 +34,24 @@ public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, I
                 {
                     var run = await db.Runs.FindAsync(runId);
                     if (run is null) return;
-                    run.EpochsDone = r.Epoch;
-                    run.Progress = (double)r.Epoch / r.Epochs;
                     // The kept checkpoint's test numbers: the latest epoch's, or (semi-supervised) the best validation epoch's.
                     var elbo = r.Test.TryGetValue(Metrics.Elbo, out var testElbo) ? testElbo : (double?)null;
                     if (r.Validation is null) run.TestElbo = elbo;
                     else if (r.Validation.TryGetValue(Metrics.Error, out var validationError) && r.Test.TryGetValue(Metrics.Error, out var testError)
                         && (run.BestValidationError is null || validationError < run.BestValidationError))
                         (run.BestValidationError, run.TestErrorAtBest, run.TestElbo) = (validationError, testError, elbo);
+                    await db.SaveChangesAsync();
+                }
+                break;
+            case EpochSaved saved:
+                // The epoch counts as done only now, with its images and checkpoint in: a run killed before redoes it.
+                await FlushAsync();
+                await using (var db = await dbs.CreateDbContextAsync())
+                {
+                    var run = await db.Runs.FindAsync(runId);
+                    if (run is null) return;
+                    (run.EpochsDone, run.ResumeStep) = (saved.Epoch, saved.Step);
+                    run.Progress = (double)saved.Epoch / RunConfig.FromJson(run.ConfigJson).Epochs;
                     await db.SaveChangesAsync();
                 }
                 break;

@@ -82,6 +82,56 @@ public sealed class RunService(IDbContextFactory<VaeWebDb> dbs, RunDispatcher di
     public Task<bool> CancelAsync(long id) => dispatcher.CancelAsync(id);
 
     /// <summary>
+    /// Queues a cancelled or interrupted run to continue on a worker from its last saved epoch to its number of
+    /// epochs (from the beginning when it saved none). The points and images past that epoch are deleted first: the
+    /// epoch they belong to runs again, so the charts continue without a gap or a step twice. False when there is no
+    /// such run; throws <see cref="InvalidOperationException"/> saying why when it cannot resume, or the queue is full.
+    /// </summary>
+    public async Task<bool> ResumeAsync(long id)
+    {
+        await _submitting.WaitAsync();
+        try
+        {
+            await recorder.FlushAsync();                                     // none of its buffered points lands after the deletion
+            await using (var db = await dbs.CreateDbContextAsync())
+            {
+                var run = await db.Runs.FindAsync(id);
+                if (run is null) return false;
+                if (!run.CanResume)
+                    throw new InvalidOperationException($"Run {id} is {run.Status.ToString().ToLowerInvariant()}: only a run that was cancelled or interrupted while training can resume.");
+                var queued = await db.Runs.CountAsync(r => r.Status == RunStatus.Queued);
+                if (queued >= queue.Value.MaxQueuedRuns) throw new RunQueueFullException(queued);
+                await using var transaction = await db.Database.BeginTransactionAsync();
+                var saved = run.ResumeStep ?? long.MinValue;                // M1+M2's pre-training steps are ≤ 0
+                await db.Metrics.Where(m => m.RunId == id && m.Step > saved).ExecuteDeleteAsync();
+                await db.Images.Where(i => i.RunId == id && i.Epoch > run.EpochsDone).ExecuteDeleteAsync();
+                if (run.ResumeStep is null) (run.TestElbo, run.BestValidationError, run.TestErrorAtBest) = (null, null, null);
+                (run.Status, run.Error, run.FinishedAt) = (RunStatus.Queued, null, null);
+                await db.SaveChangesAsync();
+                await transaction.CommitAsync();
+            }
+            log.LogInformation("Run {RunId} resumes", id);
+            feed.Publish(new RunUpdate(id, Status: RunStatus.Queued));
+            await dispatcher.AssignAsync();
+            return true;
+        }
+        finally { _submitting.Release(); }
+    }
+
+    /// <summary>Engine:AutoResume: resumes the runs the last server stop interrupted (before any worker connects).</summary>
+    public async Task ResumeInterruptedByStopAsync()
+    {
+        List<long> interrupted;
+        await using (var db = await dbs.CreateDbContextAsync())
+            interrupted = await db.Runs.Where(r => r.Status == RunStatus.Interrupted && r.Error == RunDispatcher.ServerStopped).Select(r => r.Id).ToListAsync();
+        foreach (var id in interrupted)
+        {
+            try { await ResumeAsync(id); }
+            catch (InvalidOperationException e) { log.LogWarning("Run {RunId} was not resumed: {Reason}", id, e.Message); }
+        }
+    }
+
+    /// <summary>
     /// Deletes a run that is not training (cancel it first), with its metrics, images and checkpoint, and the embedded
     /// worker's run folder (a remote worker's folder is on its own machine). Galleries made from it stay: they are self-contained.
     /// </summary>

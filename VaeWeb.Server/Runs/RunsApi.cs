@@ -10,10 +10,10 @@ public static class RunsApi
 {
     public sealed record SubmitRun(string? Name, RunConfig Config);
     public sealed record RunSummary(long Id, string Name, RunStatus Status, double Progress, int EpochsDone, double? TestElbo,
-        double? BestValidationError, double? TestErrorAtBest, DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? Error, RunConfig Config)
+        double? BestValidationError, double? TestErrorAtBest, DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? Error, bool CanResume, RunConfig Config)
     {
         public static RunSummary From(Run r) => new(r.Id, r.Name, r.Status, r.Progress, r.EpochsDone, r.TestElbo, r.BestValidationError,
-            r.TestErrorAtBest, r.CreatedAt, r.StartedAt, r.FinishedAt, r.Error, RunConfig.FromJson(r.ConfigJson));
+            r.TestErrorAtBest, r.CreatedAt, r.StartedAt, r.FinishedAt, r.Error, r.CanResume, RunConfig.FromJson(r.ConfigJson));
     }
 
     public static IEndpointRouteBuilder MapRunsApi(this IEndpointRouteBuilder app)
@@ -37,6 +37,12 @@ public static class RunsApi
         }).RequireRateLimiting(RateLimits.RunSubmissions);
         api.MapPost("/{id:long}/cancel", async Task<Results<Accepted, NotFound>> (long id, RunService runs) =>
             await runs.CancelAsync(id) ? TypedResults.Accepted($"/api/runs/{id}") : TypedResults.NotFound());
+        // Like a submission: it queues a run.
+        api.MapPost("/{id:long}/resume", async Task<Results<Accepted, NotFound, Conflict<string>>> (long id, RunService runs) =>
+        {
+            try { return await runs.ResumeAsync(id) ? TypedResults.Accepted($"/api/runs/{id}") : TypedResults.NotFound(); }
+            catch (InvalidOperationException e) { return TypedResults.Conflict(e.Message); }
+        }).RequireRateLimiting(RateLimits.RunSubmissions);
         api.MapDelete("/{id:long}", async Task<Results<NoContent, NotFound, Conflict<string>>> (long id, RunService runs) =>
         {
             try { return await runs.DeleteAsync(id) ? TypedResults.NoContent() : TypedResults.NotFound(); }

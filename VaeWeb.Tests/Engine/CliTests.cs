@@ -24,6 +24,7 @@ public class CliTests
     [InlineData("Cannot parse argument 'abc' for option '--epochs'", "train", "--epochs", "abc")]
     [InlineData("Unknown dataset 'svhm'", "data", "svhm")]
     [InlineData("does not exist", "evaluate", "/nonexistent/run")]
+    [InlineData("No run to resume", "train", "--resume", "/nonexistent/run")]
     [InlineData("--server must be an http(s) URL", "worker", "--server", "localhost", "--token", "t")]
     [InlineData("Option '--token' is required", "worker", "--server", "http://localhost:5298/")]
     public void Bad_arguments_give_a_clear_error_and_a_nonzero_exit(string message, params string[] args)
@@ -80,7 +81,7 @@ public class CliTests
         Assert.Equal(0, exitCode);
         foreach (var command in new[] { "train", "evaluate", "data", "bench" }) Assert.Contains(command, output);
         var (_, trainHelp) = Engine("train", "--help");
-        foreach (var option in new[] { "--model", "--arch", "--dataset", "--latent", "--epochs", "--batch", "--lr", "--seed", "--output" })
+        foreach (var option in new[] { "--model", "--arch", "--dataset", "--latent", "--epochs", "--batch", "--lr", "--seed", "--output", "--resume" })
             Assert.Contains(option, trainHelp);
     }
 }

@@ -38,7 +38,8 @@ public class AccessTests(ServerWithTrainedM2 app, Browser browser) : IClassFixtu
         [
             (HttpMethod.Get, "/api/runs", null), (HttpMethod.Get, $"/api/runs/{app.RunId}", null),
             (HttpMethod.Post, "/api/runs", new { config = new { epochs = 1 } }),
-            (HttpMethod.Post, $"/api/runs/{app.RunId}/cancel", null), (HttpMethod.Delete, $"/api/runs/{app.RunId}", null),
+            (HttpMethod.Post, $"/api/runs/{app.RunId}/cancel", null), (HttpMethod.Post, $"/api/runs/{app.RunId}/resume", null),
+            (HttpMethod.Delete, $"/api/runs/{app.RunId}", null),
             (HttpMethod.Post, $"/api/runs/{app.RunId}/explore", new { view = "samples" }), (HttpMethod.Post, $"/api/runs/{app.RunId}/classify", Drawing),
             (HttpMethod.Post, $"/api/runs/{app.RunId}/galleries", new { view = "samples" }), (HttpMethod.Delete, $"/api/galleries/{gallery}", null),
             (HttpMethod.Post, $"/api/galleries/{gallery}/regenerate", null), (HttpMethod.Post, "/_blazor/negotiate?negotiateVersion=1", null),

@@ -7,12 +7,12 @@ namespace VaeWeb.Tests.Web;
 /// <summary>A person's path through the app in real Chromium: configure, start, watch live, reload, restart the server.</summary>
 public class EndToEndTests(Browser browser) : IClassFixture<Browser>
 {
-    static Task<int> StepPoints(IPage page, long runId) =>
+    internal static Task<int> StepPoints(IPage page, long runId) =>
         page.EvaluateAsync<int>($"() => document.getElementById('elbo-{runId}')?.data?.[0]?.x?.length ?? -1");
 
     /// <summary>Every trace of both charts holds each step at most once (issue 9: a viewer who opened or reloaded the
     /// page mid-run sometimes saw a step twice, where the stored history and the live points overlapped).</summary>
-    static async Task AssertNoStepTwice(IPage page, long runId, string when)
+    internal static async Task AssertNoStepTwice(IPage page, long runId, string when)
     {
         var repeated = await page.EvaluateAsync<string[]>($$"""
             () => ['elbo-{{runId}}', 'terms-{{runId}}'].flatMap(id => (document.getElementById(id)?.data ?? []).flatMap(t => {

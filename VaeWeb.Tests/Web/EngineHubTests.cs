@@ -14,7 +14,7 @@ namespace VaeWeb.Tests.Web;
 /// <summary>The engine hub, driven by the real .NET SignalR client as a remote worker would.</summary>
 public class EngineHubTests
 {
-    static HubConnection Connect(VaeWebServer server, string? token) => new HubConnectionBuilder()
+    internal static HubConnection Connect(VaeWebServer server, string? token) => new HubConnectionBuilder()
         .WithUrl(new Uri(server.Address, WorkerProtocol.HubPath), o => { if (token is not null) o.AccessTokenProvider = () => Task.FromResult<string?>(token); })
         .Build();
 
@@ -228,5 +228,5 @@ public class EngineHubTests
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/runs")).StatusCode);
     }
 
-    static string Json(TrainingEvent e) => JsonSerializer.Serialize(e, RunConfig.Json);
+    internal static string Json(TrainingEvent e) => JsonSerializer.Serialize(e, RunConfig.Json);
 }
