@@ -102,6 +102,7 @@ static class TrainCommand
     {
         TrainingResult? result = null;
         var epochLines = new List<EpochReport>();
+        CheckpointSaved? kept = null;
         try
         {
             await AnsiConsole.Progress()
@@ -125,6 +126,9 @@ static class TrainCommand
                             case EpochReport r:
                                 epochLines.Add(r);
                                 break;
+                            case CheckpointSaved c:
+                                kept = c;
+                                break;
                         }
                     }, cancellationToken), cancellationToken);
                     task.Value = task.MaxValue;
@@ -137,6 +141,13 @@ static class TrainCommand
         catch (Exception e) when (e is DatasetUnavailableException or InvalidConfigException or IOException)
         {
             return CliOptions.Fail(e.Message);
+        }
+        catch (TrainingDivergedException e)
+        {
+            // A NaN, an infinite loss or a collapsed GAN: the run failed; what it learned up to its last epoch stays.
+            return CliOptions.Fail($"the run failed. {e.Message} " + (kept is null
+                ? "No epoch was completed, so there is no checkpoint."
+                : $"The checkpoint of epoch {kept.Epoch} is kept: {kept.Path}"));
         }
 
         var run = new RunFolder(folder);

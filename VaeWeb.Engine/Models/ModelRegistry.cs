@@ -7,13 +7,19 @@ namespace VaeWeb.Engine.Models;
 /// <summary>
 /// A model as the rest of the app knows it: its name in configs ("m2"), a title for people, what it can do, which
 /// architectures it has, which of <see cref="RunConfig"/>'s model-specific fields it uses (the form shows those),
-/// and how to build it from a config.
+/// which charts its run page draws, and how to build it from a config.
 /// </summary>
 public sealed record ModelInfo(string Name, string Title, Capability Capabilities, Architecture[] Architectures, string[] Options,
     Func<RunConfig, GenerativeModel> Create)
 {
     /// <summary>What the architecture choice changes for this model, for the form (null: the obvious).</summary>
     public string? ArchitectureHelp { get; init; }
+
+    /// <summary>The charts of its run page, of the metrics it reports; null: <see cref="MetricCharts.Default"/> for its capabilities.</summary>
+    public IReadOnlyList<MetricChart>? Charts { get; init; }
+
+    /// <summary>The charts its run page draws: its own, then the sample quality every model shares.</summary>
+    public IReadOnlyList<MetricChart> AllCharts => [.. Charts ?? MetricCharts.Default(Capabilities), MetricCharts.Quality];
 
     public bool Has(Capability capability) => (Capabilities & capability) == capability;
     public bool Uses(string option) => Options.Contains(option);
@@ -42,7 +48,11 @@ public static class ModelRegistry
             [nameof(RunConfig.DrawSteps), nameof(RunConfig.Attention), nameof(RunConfig.ReadSize), nameof(RunConfig.WriteSize)],
             c => new Draw(c.Latent, c.Hidden[0], c.DrawSteps, c.Attention, c.ReadSize, c.WriteSize)));
         Register(new(ModelKind.VaeGan, "VAE-GAN (learned similarity)", Capability.Encoder | Capability.SeveralOptimizers, [Architecture.Conv],
-            [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma)) { ArchitectureHelp = "conv: the conv VAE's encoder and decoder, and a conv discriminator" });
+            [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma))
+        {
+            ArchitectureHelp = "conv: the conv VAE's encoder and decoder, and a conv discriminator",
+            Charts = VaeGan.Charts,
+        });
     }
 
     /// <summary>Adds a model (or replaces one of the same name).</summary>

@@ -21,7 +21,37 @@ namespace VaeWeb.Engine.Models;
 /// </summary>
 public sealed class VaeGan : GenerativeModel
 {
-    public const string Llike = "llike", DiscriminatorLoss = "discriminator", GeneratorLoss = "generator", RealScore = "d-real", FakeScore = "d-fake";
+    /// <summary>
+    /// Its loss terms beside the shared GAN names (<see cref="Metrics.RealScore"/>…): L_llike; the encoder's whole loss
+    /// L_prior + L_llike; the decoder's γ·L_llike + (−log Dis(x̃) − log Dis(x_p)), GAN term counted even on steps the
+    /// balance rule leaves it out of the update.
+    /// </summary>
+    public const string Llike = "llike", EncoderLoss = "encoder", DecoderLoss = "decoder";
+    const string DiscriminatorLoss = Metrics.DiscriminatorLoss, GeneratorLoss = Metrics.GeneratorLoss, RealScore = Metrics.RealScore, FakeScore = Metrics.FakeScore;
+
+    /// <summary>
+    /// The run page's charts: each network's loss (log scale: L_llike is hundreds of nats, the GAN losses a few),
+    /// the terms of L_prior and L_llike per step and on the test set, and the discriminator's mean output on real
+    /// images and on prior samples (L_GAN's two sides, Section 2.2), which the balance rule below keeps from the extremes.
+    /// </summary>
+    public static readonly IReadOnlyList<MetricChart> Charts =
+    [
+        new("losses", "Each network's loss (per image)", "nats",
+        [
+            new("step", EncoderLoss, "encoder: L_prior + L_llike"), new("step", DecoderLoss, "decoder: γ·L_llike − L_GAN"),
+            new("step", GeneratorLoss, "decoder's GAN part: −log D(x̃) − log D(x_p)"), new("step", DiscriminatorLoss, "discriminator: −L_GAN"),
+        ]) { LogScale = true },
+        new("vae-terms", "L_prior (KL) and L_llike (discriminator features)", "nats",
+        [
+            new("step", Metrics.Kl, "KL (step)"), new("step", Llike, "L_llike (step)"),
+            new("test", Metrics.Kl, "test KL (epoch)"), new("test", Llike, "test L_llike (epoch)"),
+        ]) { LogScale = true },
+        new("discriminator", "Discriminator's mean output D(x)", "probability",
+        [
+            new("step", RealScore, "real images (step)"), new("step", FakeScore, "prior samples (step)"),
+            new("test", RealScore, "real test images (epoch)"), new("test", FakeScore, "prior samples (epoch)"),
+        ]),
+    ];
     const int Side = 28;
     readonly ConvVae vae;
     readonly Sequential features;                                            // Dis_l: x [B, 784] → [B, 64·7·7]
@@ -63,6 +93,29 @@ public sealed class VaeGan : GenerativeModel
 
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels) => vae.Encode(x);
     public override Tensor Decode(Tensor z, Tensor? labels) => vae.Decode(z, null);
+
+    /// <summary>The discriminator's parameters: Dis_l's and the judge's.</summary>
+    public IEnumerable<Parameter> DiscriminatorParameters() => [.. features.parameters(), .. judge.parameters()];
+    public IEnumerable<Parameter> EncoderParameters() => vae.EncoderParameters();
+    public IEnumerable<Parameter> DecoderParameters() => vae.DecoderParameters();
+
+    /// <summary>
+    /// Takes <paramref name="networks"/> out of autograd while a loss is built: its backward then flows through their
+    /// layers to the network being updated but leaves no gradient in them (Algorithm 1 updates each network by its own
+    /// loss only; in particular L_llike never reaches the discriminator). Restored when disposed, after the forward:
+    /// the graph already recorded that they needed none.
+    /// </summary>
+    static IDisposable Frozen(params IEnumerable<Parameter>[] networks)
+    {
+        var frozen = networks.SelectMany(n => n).Where(p => p.requires_grad).ToList();
+        foreach (var p in frozen) p.requires_grad = false;
+        return new Restore(() => { foreach (var p in frozen) p.requires_grad = true; });
+    }
+
+    sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
+    }
 
     /// <summary>Dis_l(x) [B, 3136] and the logit of Dis(x) [B].</summary>
     (Tensor Features, Tensor Logit) Discriminate(Tensor x)
@@ -109,6 +162,8 @@ public sealed class VaeGan : GenerativeModel
     Loss VaeStep(Batch batch, bool encoder)
     {
         var x = batch.X!;
+        // The encoder's loss reaches it through the decoder, the decoder's through the discriminator: neither keeps any.
+        using var _ = encoder ? Frozen(DecoderParameters(), DiscriminatorParameters()) : Frozen(EncoderParameters(), DiscriminatorParameters());
         var (mu, logVar, reconstruction, prior) = Generate(x);
         Tensor realFeatures;
         using (no_grad()) realFeatures = Discriminate(x).Features;
@@ -117,11 +172,13 @@ public sealed class VaeGan : GenerativeModel
         if (encoder)
         {
             var kl = Kl(mu, logVar).mean();
-            return new(kl.Plus(llike), new Dictionary<string, Tensor> { [Metrics.Kl] = kl, [Llike] = llike });
+            var loss = kl.Plus(llike);
+            return new(loss, new Dictionary<string, Tensor> { [Metrics.Kl] = kl, [Llike] = llike, [EncoderLoss] = loss });
         }
         var gan = Bce(fakeLogit, true).Plus(Bce(Discriminate(prior).Logit, true));
         var objective = llike.mul(Scalars.Of(Gamma));
-        return new(DecoderFoolsIt ? objective.Plus(gan) : objective, new Dictionary<string, Tensor> { [GeneratorLoss] = gan });
+        var whole = objective.Plus(gan);
+        return new(DecoderFoolsIt ? whole : objective, new Dictionary<string, Tensor> { [GeneratorLoss] = gan, [DecoderLoss] = whole });
     }
 
     /// <summary>The encoder's loss, for runs with a single optimizer (not used by <see cref="Stages"/>).</summary>
@@ -132,9 +189,9 @@ public sealed class VaeGan : GenerativeModel
     [
         new Stage("", config.Epochs,
         [
-            new Update("discriminator", [.. features.parameters(), .. judge.parameters()], config.LearningRate, DiscriminatorStep) { Beta1 = 0.5, Active = () => DiscriminatorLearns },
-            new Update("encoder", vae.EncoderParameters(), config.LearningRate, b => VaeStep(b, encoder: true)),
-            new Update("decoder", vae.DecoderParameters(), config.LearningRate, b => VaeStep(b, encoder: false)) { Beta1 = 0.5 },
+            new Update("discriminator", DiscriminatorParameters(), config.LearningRate, DiscriminatorStep) { Beta1 = 0.5, Active = () => DiscriminatorLearns },
+            new Update("encoder", EncoderParameters(), config.LearningRate, b => VaeStep(b, encoder: true)),
+            new Update("decoder", DecoderParameters(), config.LearningRate, b => VaeStep(b, encoder: false)) { Beta1 = 0.5 },
         ])
         { Binarize = false, Evaluate = set => Evaluate(set, Binarization.None) },
     ];
