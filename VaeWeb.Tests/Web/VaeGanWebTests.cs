@@ -46,7 +46,7 @@ public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
 
         // Live: the loss chart gets its first points while the run trains.
         await page.WaitForFunctionAsync($"() => document.getElementById('losses-{runId}')?.data?.[0]?.x?.length > 0", null, new() { Timeout = 60_000 });
-        await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 180_000 });
+        await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 300_000 });
         var run = (await server.Services.GetRequiredService<RunService>().HistoryAsync(runId))!;
         Assert.Equal(1.0, run.Config.Gamma);
         Assert.Equal(ModelKind.VaeGan, run.Config.Model);
@@ -84,7 +84,8 @@ public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
 
         var page = await browser.NewPageAsync(server);
         await page.GotoAsync(new Uri(server.Address, $"/runs/{collapsing.Id}").ToString());
-        await page.GetByTestId("run-status").Filter(new() { HasText = "failed" }).WaitForAsync(new() { Timeout = 240_000 });
+        // About 1.5 minutes alone on one core (70 steps and two epochs' samples scored); generous for a loaded machine.
+        await page.GetByTestId("run-status").Filter(new() { HasText = "failed" }).WaitForAsync(new() { Timeout = 600_000 });
         await Assertions.Expect(page.GetByTestId("run-error")).ToContainTextAsync($"The GAN collapsed: the discriminator won outright for {GanCollapse.Steps} consecutive steps");
         await Assertions.Expect(page.GetByTestId("kept-checkpoint")).ToContainTextAsync("by the end of epoch 2");
         await Assertions.Expect(page.GetByTestId("explore-link")).ToBeVisibleAsync();
