@@ -41,6 +41,7 @@ static class TrainCommand
         var noAttention = new Option<bool>("--no-attention") { Description = "DRAW: read the whole image and write the whole canvas (no Gaussian filterbanks)." };
         var readSize = new Option<int>("--read-size") { Description = "DRAW: the read glimpse is N×N (paper: 2).", DefaultValueFactory = _ => defaults.ReadSize };
         var writeSize = new Option<int>("--write-size") { Description = "DRAW: the write patch is N×N (paper: 5).", DefaultValueFactory = _ => defaults.WriteSize };
+        var gamma = new Option<double>("--gamma") { Description = "VAE-GAN: weight of the feature-space reconstruction error against the GAN loss in the decoder's update.", DefaultValueFactory = _ => defaults.Gamma };
         var maxMinutes = new Option<double>("--max-minutes") { Description = "Stop after the epoch that ends past this many minutes (0 = no limit)." };
         var output = new Option<string?>("--output", "-o") { Description = "Run folder for config.json, metrics.jsonl, model.pt and samples (default: runs/<time>-<model>-<arch>)." };
         var resume = new Option<string?>("--resume")
@@ -53,7 +54,7 @@ static class TrainCommand
         var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
         {
             model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit,
-            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, maxMinutes, output, resume, dataDir,
+            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, maxMinutes, output, resume, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -66,7 +67,7 @@ static class TrainCommand
                 Binarize = parse.GetValue(binarize), TrainLimit = parse.GetValue(trainLimit), TestLimit = parse.GetValue(testLimit),
                 Labels = parse.GetValue(labels), Split = parse.GetValue(split), Balance = parse.GetValue(balance), Alpha = parse.GetValue(alpha),
                 LearnedPrior = parse.GetValue(learnedPrior), M1Epochs = parse.GetValue(m1Epochs), MaxMinutes = parse.GetValue(maxMinutes),
-                DrawSteps = parse.GetValue(drawSteps), Attention = !parse.GetValue(noAttention), ReadSize = parse.GetValue(readSize), WriteSize = parse.GetValue(writeSize),
+                DrawSteps = parse.GetValue(drawSteps), Attention = !parse.GetValue(noAttention), ReadSize = parse.GetValue(readSize), WriteSize = parse.GetValue(writeSize), Gamma = parse.GetValue(gamma),
             };
             if (config.Validate() is { Count: > 0 } errors)
                 return CliOptions.Fail(string.Join(Environment.NewLine, errors.Select(e => e.Message)), CliOptions.UsageError);
@@ -101,6 +102,7 @@ static class TrainCommand
     {
         TrainingResult? result = null;
         var epochLines = new List<EpochReport>();
+        CheckpointSaved? kept = null;
         try
         {
             await AnsiConsole.Progress()
@@ -124,6 +126,9 @@ static class TrainCommand
                             case EpochReport r:
                                 epochLines.Add(r);
                                 break;
+                            case CheckpointSaved c:
+                                kept = c;
+                                break;
                         }
                     }, cancellationToken), cancellationToken);
                     task.Value = task.MaxValue;
@@ -136,6 +141,13 @@ static class TrainCommand
         catch (Exception e) when (e is DatasetUnavailableException or InvalidConfigException or IOException)
         {
             return CliOptions.Fail(e.Message);
+        }
+        catch (TrainingDivergedException e)
+        {
+            // A NaN, an infinite loss or a collapsed GAN: the run failed; what it learned up to its last epoch stays.
+            return CliOptions.Fail($"the run failed. {e.Message} " + (kept is null
+                ? "No epoch was completed, so there is no checkpoint."
+                : $"The checkpoint of epoch {kept.Epoch} is kept: {kept.Path}"));
         }
 
         var run = new RunFolder(folder);

@@ -40,6 +40,12 @@ public sealed class ConvVae : VariationalAutoencoder
 
     public override Tensor DecodeLogits(Tensor z) => decoder.forward(z);
 
+    /// <summary>q(z|x)'s parameters, for a model that updates the encoder on its own (VAE-GAN).</summary>
+    public IEnumerable<Parameter> EncoderParameters() => [.. encoder.parameters(), .. q.parameters()];
+
+    /// <summary>p(x|z)'s parameters, for a model that updates the decoder on its own (VAE-GAN).</summary>
+    public IEnumerable<Parameter> DecoderParameters() => decoder.parameters();
+
     public override long TrainingFlopsPerImage
     {
         get

@@ -57,6 +57,8 @@ public sealed record Update(string Group, IEnumerable<Parameter> Parameters, dou
     /// it: parameters whose gradients are tiny take damped steps instead of full ones.
     /// </summary>
     public double Epsilon { get; init; } = 1e-8;
+    /// <summary>Whether this step descends the loss (its terms are reported either way); null: always. A GAN's balance rule.</summary>
+    public Func<bool>? Active { get; init; }
 }
 
 /// <summary>

@@ -7,7 +7,7 @@ namespace VaeWeb.Engine.Models;
 /// <summary>
 /// A model as the rest of the app knows it: its name in configs ("m2"), a title for people, what it can do, which
 /// architectures it has, which of <see cref="RunConfig"/>'s model-specific fields it uses (the form shows those),
-/// and how to build it from a config.
+/// which charts its run page draws, and how to build it from a config.
 /// </summary>
 public sealed record ModelInfo(string Name, string Title, Capability Capabilities, Architecture[] Architectures, string[] Options,
     Func<RunConfig, GenerativeModel> Create)
@@ -15,11 +15,11 @@ public sealed record ModelInfo(string Name, string Title, Capability Capabilitie
     /// <summary>What the architecture choice changes for this model, for the form (null: the obvious).</summary>
     public string? ArchitectureHelp { get; init; }
 
-    /// <summary>
-    /// The per-step loss terms the run page charts, as (metric, label), for a model whose terms are not its family's
-    /// (null: the ELBO's terms, or M2's bounds for semi-supervised models).
-    /// </summary>
-    public (string Metric, string Label)[]? StepTerms { get; init; }
+    /// <summary>The charts of its run page, of the metrics it reports; null: <see cref="MetricCharts.Default"/> for its capabilities.</summary>
+    public IReadOnlyList<MetricChart>? Charts { get; init; }
+
+    /// <summary>The charts its run page draws: its own, then the sample quality every model shares.</summary>
+    public IReadOnlyList<MetricChart> AllCharts => [.. Charts ?? MetricCharts.Default(Capabilities), MetricCharts.Quality];
 
     public bool Has(Capability capability) => (Capabilities & capability) == capability;
     public bool Uses(string option) => Options.Contains(option);
@@ -47,11 +47,17 @@ public static class ModelRegistry
         Register(new(ModelKind.Draw, "DRAW (recurrent, attention)", Capability.Likelihood | Capability.Frames, [Architecture.Fc],
             [nameof(RunConfig.DrawSteps), nameof(RunConfig.Attention), nameof(RunConfig.ReadSize), nameof(RunConfig.WriteSize)],
             c => new Draw(c.Latent, c.Hidden[0], c.DrawSteps, c.Attention, c.ReadSize, c.WriteSize)));
+        Register(new(ModelKind.VaeGan, "VAE-GAN (learned similarity)", Capability.Encoder | Capability.SeveralOptimizers, [Architecture.Conv],
+            [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma))
+        {
+            ArchitectureHelp = "conv: the conv VAE's encoder and decoder, and a conv discriminator",
+            Charts = VaeGan.Charts,
+        });
         Register(new(ModelKind.SslGan, "SSL-GAN (semi-supervised GAN, feature matching)", Capability.Classifier | Capability.SemiSupervised | Capability.SeveralOptimizers,
             [Architecture.Fc], [nameof(RunConfig.Labels), nameof(RunConfig.Split)], c => new SslGan(c.Latent))
         {
             ArchitectureHelp = "fc: the released MNIST code's networks (discriminator 784-1000-500-250-250-250-10, generator z-500-500-784); the latent size is z's, the hidden sizes are not used",
-            StepTerms = [(Metrics.Labeled, "labeled cross-entropy (step)"), (Metrics.Unlabeled, "unlabeled −log D(x) − log(1 − D(G(z))) (step)"), (SslGan.FeatureMatching, "feature matching (step)")],
+            Charts = SslGan.Charts,
         });
     }
 

@@ -40,6 +40,20 @@ public sealed class SslGan : GenerativeModel
     public const int Classes = 10;
     /// <summary>Per-step metric: the generator's feature-matching loss (Section 3.1).</summary>
     public const string FeatureMatching = "feature-matching";
+
+    /// <summary>
+    /// The run page's charts: validation and test error (and the test error of the averaged weights the released code
+    /// scores), and the step's three losses — the discriminator's labeled and unlabeled terms and the generator's.
+    /// </summary>
+    public static readonly IReadOnlyList<MetricChart> Charts =
+    [
+        MetricCharts.Error with { Traces = [.. MetricCharts.Error.Traces, new("test", AveragedErrorMetric, "test error, averaged weights")] },
+        new("bounds", "Loss terms (per image)", "nats",
+        [
+            new("step", Metrics.Labeled, "labeled cross-entropy (step)"), new("step", Metrics.Unlabeled, "unlabeled −log D(x) − log(1 − D(G(z))) (step)"),
+            new("step", FeatureMatching, "feature matching (step)"),
+        ]),
+    ];
     /// <summary>The discriminator's hidden widths in the released MNIST code.</summary>
     public static readonly int[] DiscriminatorHidden = [1000, 500, 250, 250, 250];
     public const int GeneratorHidden = 500;

@@ -42,7 +42,12 @@ public sealed class SampleQuality(DigitClassifier classifier) : IDisposable
         for (int start = 0; start < n; start += 500)
         {
             int size = Math.Min(500, n - start);
-            var labels = info.Has(Capability.Conditional) ? Scalars.Range(size).add_(Scalars.Of(start)).remainder_(Scalars.Of(DigitClassifier.Classes)) : null;
+            // Classes start % 10, … in turn, from the long tensor 0…9 repeated: adding a (double) Scalar to a long
+            // tensor in place fails ("result type Float can't be cast to the desired output type Long").
+            const int classes = DigitClassifier.Classes;
+            var labels = info.Has(Capability.Conditional)
+                ? Scalars.Range(classes).repeat((start % classes + size + classes - 1) / classes).narrow(0, start % classes, size)
+                : null;
             var samples = model.Sample(size, generator, 1.0, labels).clamp_(Scalars.Of(0), Scalars.One);
             var f = classifier.Features(samples);
             features.Add(f);

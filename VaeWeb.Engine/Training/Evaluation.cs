@@ -100,6 +100,11 @@ public static class Metrics
     public const string Labeled = "labeled", Unlabeled = "unlabeled", Classification = "classification";
     /// <summary>Classification error in percent.</summary>
     public const string Error = "error";
+    /// <summary>
+    /// GANs: the discriminator's mean output D(x) on real images and on fakes (probabilities), its loss, and the
+    /// generator's (decoder's) GAN loss −log D(fake). The trainer's <see cref="GanCollapse"/> rule reads these names.
+    /// </summary>
+    public const string RealScore = "d-real", FakeScore = "d-fake", DiscriminatorLoss = "discriminator", GeneratorLoss = "generator";
 
     public static Dictionary<string, double> Losses(double reconstruction, double kl) => new()
     {

@@ -149,6 +149,8 @@ public static class Trainer
         public TimeSpan Elapsed => elapsedBefore + clock.Elapsed;
         // The labeled images cycled through, across epochs: semi-supervised runs take a labeled batch every step.
         LabeledStream? labeled;
+        // A GAN whose discriminator wins outright for many steps ends the run like a NaN does (see GanCollapse).
+        readonly GanCollapse collapse = new();
         // The stage's start on the run's clock and what is left of the time limit then (M1+M2: after M1): for the ETA.
         TimeSpan stageStart;
         double stageBudgetMinutes;
@@ -282,7 +284,8 @@ public static class Trainer
                             ? new Batch(x, labels ? pool.Labels.index_select(0, rows) : null)
                             : new Batch(x, null, Prepare(pool.Images.index_select(0, labeledRows)), pool.Labels.index_select(0, labeledRows));
                     }
-                    foreach (var (name, value) in updater.Step(batch))
+                    var terms = updater.Step(batch);
+                    foreach (var (name, value) in terms)
                     {
                         // Every step's terms are on the host already: a NaN ends the run at the step it appears.
                         if (!double.IsFinite(value))
@@ -290,6 +293,8 @@ public static class Trainer
                         epochSums[prefix + name] = epochSums.GetValueOrDefault(prefix + name) + value * size;
                         windowSums[prefix + name] = windowSums.GetValueOrDefault(prefix + name) + value * size;
                     }
+                    // So does a GAN that has collapsed with finite losses; the last completed epoch's checkpoint stays.
+                    if (collapse.Observe(step + 1, epoch, terms) is { } collapsed) throw new TrainingDivergedException(collapsed);
                 }
                 windowImages += size;
                 step++;
@@ -325,9 +330,12 @@ public static class Trainer
             {
                 using var scope = NewDisposeScope();
                 var loss = update.Loss(batch);
-                optimizer.zero_grad();
-                loss.Objective.backward();
-                optimizer.step();
+                if (update.Active?.Invoke() != false)
+                {
+                    optimizer.zero_grad();
+                    loss.Objective.backward();
+                    optimizer.step();
+                }
                 foreach (var (name, value) in loss.Terms) terms.Add((name, value.item<float>()));
             }
             return terms;

@@ -99,7 +99,10 @@ public sealed record ImageGrid(int Rows, int Cols, int Height, int Width, byte[]
 /// <summary>The outcome of a finished run.</summary>
 public sealed record TrainingResult(RunConfig Config, string? OutputDirectory, IReadOnlyDictionary<string, double> FinalTest, TimeSpan Duration);
 
-/// <summary>The training diverged: a loss became NaN or infinite. The message says where and what to try.</summary>
+/// <summary>
+/// The training diverged: a loss became NaN or infinite, or a GAN collapsed (<see cref="GanCollapse"/>). The message
+/// says where and what to try; the run fails, and the checkpoint of its last completed epoch is the one kept.
+/// </summary>
 public sealed class TrainingDivergedException(string message) : Exception(message)
 {
     /// <summary>What to say when a loss term of step <paramref name="step"/> is not finite.</summary>

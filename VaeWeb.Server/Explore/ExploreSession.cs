@@ -56,7 +56,13 @@ public sealed class ExploreSession(long runId, RunConfig config, int epoch, Expl
         var result = await explore.RunAsync(runId, request);
         _results[request.View] = result;
         Epoch = result.Epoch;
+        // The same seed and temperature draw the same z [100, latent] for any model of that latent size.
+        Compared = request.View == ExploreViews.Samples && CompareWith is { } other ? await explore.RunAsync(other.Id, request) : null;
     });
+
+    /// <summary>Samples: another run whose decoder draws the same z beside this one's (a VAE and a VAE-GAN of one size).</summary>
+    public VaeWeb.Server.Data.Run? CompareWith { get; set; }
+    public ExploreResult? Compared { get; private set; }
 
     public Task Share(ExploreRequest request) => Try(async () =>
     {

@@ -2,60 +2,26 @@ using Plotly.Blazor;
 using Plotly.Blazor.LayoutLib;
 using Plotly.Blazor.Traces;
 using Plotly.Blazor.Traces.ScatterLib;
-using VaeWeb.Engine.Quality;
+using VaeWeb.Engine.Models;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
 
 namespace VaeWeb.Server.Runs;
 
 /// <summary>
-/// The traces of a run's two charts and how new points map onto them. Charts start from the stored history and then
-/// only grow: new points are appended with ExtendTraces, the history is never redrawn for a point. VAEs and CVAEs chart
-/// their ELBO and its two terms; semi-supervised models their classification error and the bounds they minimize.
+/// The traces of a run's charts and how new points map onto them. Charts start from the stored history and then only
+/// grow: new points are appended with ExtendTraces, the history is never redrawn for a point. Which charts, and which
+/// metric each curve shows, the run's model declares (<see cref="ModelInfo.AllCharts"/>): the page draws whatever it
+/// declares, and never asks what type of model it is.
 /// </summary>
 public sealed class LossCharts
 {
-    /// <summary>One chart: its element id prefix, title, y axis, and (scope, metric, label) per trace in trace order.
-    /// Scope "step" is per logged step, "train"/"validation"/"test" per epoch.</summary>
-    public sealed record Chart(string IdPrefix, string Title, string YTitle, (string Scope, string Metric, string Label)[] Traces)
-    {
-        /// <summary>What to do when the chart has no points yet for a reason the run cannot fix (null: nothing to say).</summary>
-        public string? WhenEmpty { get; init; }
-    }
-
-    public static readonly Chart ElboChart = new("elbo", "ELBO (nats per image)", "nats",
-        [("step", Metrics.Elbo, "train ELBO (step)"), ("train", Metrics.Elbo, "train ELBO (epoch)"), ("test", Metrics.Elbo, "test ELBO (epoch)")]);
-    public static readonly Chart TermsChart = new("terms", "Reconstruction and KL", "nats",
-    [
-        ("step", Metrics.Reconstruction, "reconstruction (step)"), ("step", Metrics.Kl, "KL (step)"),
-        ("test", Metrics.Reconstruction, "test reconstruction (epoch)"), ("test", Metrics.Kl, "test KL (epoch)"),
-    ]);
-    public static readonly Chart ErrorChart = new("error", "Classification error (%)", "% wrong",
-        [("validation", Metrics.Error, "validation error"), ("test", Metrics.Error, "test error")]);
-    public static readonly Chart BoundsChart = new("bounds", "Semi-supervised loss terms (per image)", "nats",
-    [
-        ("step", Metrics.Labeled, "labeled L(x,y) (step)"), ("step", Metrics.Unlabeled, "unlabeled U(x) (step)"),
-        ("step", Metrics.Classification, "−log q(y|x) labeled (step)"), ("step", "m1-" + Metrics.Elbo, "M1 ELBO (pre-training, steps ≤ 0)"),
-    ]);
-
-    /// <summary>Every model's samples, scored by our classifier each epoch once it has been trained (see SampleQuality).</summary>
-    public static readonly Chart QualityChart = new("quality", "Sample quality: Fréchet distance on our classifier (lower is better)", "distance",
-        [("test", SampleQuality.Frechet, "samples vs test images (epoch)")])
-    {
-        WhenEmpty = "No sample-quality scores: the dataset's classifier has not been trained. Train it once with " +
-            "`dotnet run --project VaeWeb.Engine -c Release -- classifier`; runs started after that score their samples every epoch.",
-    };
-
-    public Chart[] Charts { get; }
+    public IReadOnlyList<MetricChart> Charts { get; }
     public IList<ITrace>[] Data { get; }
 
     public LossCharts(RunConfig config)
     {
-        // A model that names its own step terms (the SSL-GAN) gets them in place of its family's second chart.
-        var own = config.Info?.StepTerms is { } terms
-            ? new Chart(config.IsSemiSupervised ? BoundsChart.IdPrefix : TermsChart.IdPrefix, "Loss terms (per image)", "nats", [.. terms.Select(t => ("step", t.Metric, t.Label))])
-            : null;
-        Charts = config.IsSemiSupervised ? [ErrorChart, own ?? BoundsChart, QualityChart] : [ElboChart, own ?? TermsChart, QualityChart];
+        Charts = config.Info?.AllCharts ?? [MetricCharts.Quality];
         Data = [.. Charts.Select(c => Traces(c.Traces))];
     }
 
@@ -69,13 +35,13 @@ public sealed class LossCharts
 
     public static Config Config => new() { Responsive = true, DisplayLogo = false };
 
-    public static Layout Layout(Chart chart) => Layout(chart.Title, chart.YTitle);
+    public static Layout Layout(MetricChart chart) => Layout(chart.Title, chart.YTitle, logScale: chart.LogScale);
 
-    public static Layout Layout(string title, string yTitle, string xTitle = "step") => new()
+    public static Layout Layout(string title, string yTitle, string xTitle = "step", bool logScale = false) => new()
     {
         Title = new Title { Text = title },
         XAxis = [new XAxis { Title = new Plotly.Blazor.LayoutLib.XAxisLib.Title { Text = xTitle }, DTick = xTitle == "epoch" ? 1 : null }],
-        YAxis = [new YAxis { Title = new Plotly.Blazor.LayoutLib.YAxisLib.Title { Text = yTitle } }],
+        YAxis = [new YAxis { Title = new Plotly.Blazor.LayoutLib.YAxisLib.Title { Text = yTitle }, Type = logScale ? Plotly.Blazor.LayoutLib.YAxisLib.TypeEnum.Log : null }],
         Height = 340,
         Margin = new Margin { T = 40, B = 40, L = 60, R = 10 },
         PaperBgColor = "rgba(0,0,0,0)",
@@ -104,11 +70,13 @@ public sealed class LossCharts
 
     IEnumerable<(int Chart, int Trace)> Targets(string scope, string metric)
     {
-        for (int c = 0; c < Charts.Length; c++)
-        {
-            int i = Array.FindIndex(Charts[c].Traces, t => t.Scope == scope && t.Metric == metric);
-            if (i >= 0) yield return (c, i);
-        }
+        for (int c = 0; c < Charts.Count; c++)
+            for (int i = 0; i < Charts[c].Traces.Count; i++)
+                if (Charts[c].Traces[i] is var t && t.Scope == scope && t.Metric == metric)
+                {
+                    yield return (c, i);
+                    break;
+                }
     }
 
     /// <summary>Whether chart <paramref name="chart"/> has no point in any trace.</summary>
@@ -120,7 +88,7 @@ public sealed class LossCharts
         trace.Y.Add(value);
     }
 
-    static IList<ITrace> Traces((string Scope, string Metric, string Label)[] specs) => specs.Select(s => (ITrace)new Scatter
+    static IList<ITrace> Traces(IReadOnlyList<MetricTrace> specs) => specs.Select(s => (ITrace)new Scatter
     {
         Name = s.Label,
         Mode = s.Scope == "step" ? ModeFlag.Lines : ModeFlag.Lines | ModeFlag.Markers,

@@ -85,6 +85,18 @@ public class CliTests
     }
 
     [Fact]
+    public void A_diverging_run_fails_with_the_reason_and_says_whether_a_checkpoint_was_kept()
+    {
+        var folder = Directory.CreateTempSubdirectory("vaeweb-cli-nan-").FullName;
+        var (exitCode, output) = Engine("train", "--model", "vae-gan", "--arch", "conv", "--lr", "1", "--epochs", "1", "--train-limit", "500", "--test-limit", "100", "--output", folder);
+        var text = System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " ");                    // the console wraps lines
+        Assert.True(exitCode == 1, output);
+        Assert.Matches(@"error: the run failed\. The loss became (NaN|infinite) at step 1 of epoch 1 \(.+\); try a lower learning rate\. No epoch was completed, so there is no checkpoint\.", text);
+        Assert.DoesNotContain("Unhandled exception", output);
+        Assert.False(File.Exists(Path.Combine(folder, "model.pt")));
+    }
+
+    [Fact]
     public void Reproduce_shows_each_rows_latest_protocol_as_mean_and_spread_over_seeds_and_lists_every_measurement()
     {
         // Five measurements of one row: an old 6-minute one, then two seeds at 15 minutes, seed 1 measured twice.
@@ -161,7 +173,7 @@ public class CliTests
         Assert.Equal(0, exitCode);
         foreach (var command in new[] { "train", "evaluate", "data", "bench" }) Assert.Contains(command, output);
         var (_, trainHelp) = Engine("train", "--help");
-        foreach (var option in new[] { "--model", "--arch", "--dataset", "--latent", "--epochs", "--batch", "--lr", "--seed", "--output", "--resume" })
+        foreach (var option in new[] { "--model", "--arch", "--dataset", "--latent", "--epochs", "--batch", "--lr", "--seed", "--output", "--resume", "--gamma" })
             Assert.Contains(option, trainHelp);
     }
 }

@@ -61,6 +61,23 @@ public class RunConfigTests
         Assert.Contains(errors, e => e.Message == "Unknown binarization 7. Use dynamic or none.");
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(1001)]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void A_vae_gans_gamma_outside_0_to_1000_is_rejected_and_other_models_ignore_it(double gamma)
+    {
+        var vaeGan = new RunConfig { Model = ModelKind.VaeGan, Arch = Architecture.Conv, Gamma = gamma };
+        var error = Assert.Single(vaeGan.Validate());
+        Assert.Equal(("Gamma", $"Gamma must be in (0, 1000] (got {gamma})."), error);
+        Assert.Empty((vaeGan with { Gamma = 1 }).Validate());
+        Assert.Empty(new RunConfig { Gamma = gamma }.Validate());           // the VAE has no γ: it is never checked
+        // The VAE-GAN has its conv networks only, and says which to choose.
+        Assert.Contains(new RunConfig { Model = ModelKind.VaeGan, Arch = Architecture.Fc }.Validate(), e => e.Field == "Arch" && e.Message.EndsWith("choose conv."));
+    }
+
     [Fact]
     public void Json_round_trip_keeps_every_field()
     {

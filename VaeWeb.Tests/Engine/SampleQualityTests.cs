@@ -28,6 +28,24 @@ public class SampleQualityTests
     }
 
     [Fact]
+    public void A_conditional_models_samples_are_scored_class_by_class()
+    {
+        // Its samples take the labels 0…9 in turn, a long tensor: made by adding a Scalar in place, it failed every
+        // conditional run's first epoch once a classifier existed ("result type Float can't be cast to … Long").
+        _ = Mnist.Value;                                                     // loads libtorch (with its repair) first
+        manual_seed(1);
+        using var classifier = new DigitClassifier();
+        classifier.eval();
+        using var quality = new SampleQuality(classifier);
+        var config = new RunConfig { Model = ModelKind.Cvae, Latent = 8, Hidden = [64] };
+        using var cvae = ModelRegistry.Create(config);
+        cvae.eval();
+        using var test = Mnist.Value.Test.Take(1_234);                      // batches of 500, 500 and 234 samples
+        var scores = quality.Measure(cvae, ModelRegistry.Get(config.Model), test);
+        Assert.All(scores, s => Assert.True(double.IsFinite(s.Value), $"{s.Key} = {s.Value}"));
+    }
+
+    [Fact]
     public void Every_epoch_scores_the_samples_and_a_trained_vae_scores_clearly_better_than_an_untrained_one()
     {
         manual_seed(1);

@@ -192,12 +192,13 @@ public class SslGanTests
     public void The_run_page_charts_the_step_terms_the_model_declares_beside_the_error()
     {
         var charts = new VaeWeb.Server.Runs.LossCharts(new RunConfig { Model = ModelKind.SslGan });
-        Assert.Equal(VaeWeb.Server.Runs.LossCharts.ErrorChart, charts.Charts[0]);
+        Assert.Equal(MetricCharts.Error.Id, charts.Charts[0].Id);
+        Assert.Equal([Metrics.Error, Metrics.Error, SslGan.AveragedErrorMetric], charts.Charts[0].Traces.Select(t => t.Metric));
         Assert.Equal([Metrics.Labeled, Metrics.Unlabeled, SslGan.FeatureMatching], charts.Charts[1].Traces.Select(t => t.Metric));
         var step = new StepReport(1, 5, 100, new Dictionary<string, double> { [SslGan.FeatureMatching] = 0.5, [Metrics.Labeled] = 2.0 }, 1, TimeSpan.Zero, null);
         Assert.Equal([(1, 2, 5L, 0.5), (1, 0, 5L, 2.0)], charts.PointsOf(step));
-        // M2 keeps its bounds chart.
-        Assert.Equal(VaeWeb.Server.Runs.LossCharts.BoundsChart, new VaeWeb.Server.Runs.LossCharts(new RunConfig { Model = ModelKind.M2 }).Charts[1]);
+        // M2 keeps its family's bounds chart.
+        Assert.Equal(MetricCharts.Bounds, new VaeWeb.Server.Runs.LossCharts(new RunConfig { Model = ModelKind.M2 }).Charts[1]);
     }
 
     [Fact]
