@@ -129,17 +129,22 @@ static class ReproduceCommand
                 var runConfig = RunConfig.FromJson(File.ReadAllText(new RunFolder(recorded).ConfigFile));
                 if (WithoutSeed(runConfig) != WithoutSeed(row.Config))
                     return CliOptions.Fail($"The run in {recorded} is not {row.Name}: its config is {WithoutSeed(runConfig)}, the row's {WithoutSeed(row.Config)}.", CliOptions.UsageError);
-                curves.Add(MeasureCurve(row.Name, runConfig, recorded, commit, $"recorded from {Path.GetFileName(Path.GetFullPath(recorded))}"));
+                curves.Add(MeasureCurve(row.Name, runConfig, recorded, commit, $"recorded from {Path.GetFileName(Path.GetFullPath(recorded))}: the commit is the recording's, not necessarily the training's"));
                 SaveJson(curveStore, curves);
             }
             bool trains = !parse.GetValue(tableOnly) && parse.GetValue(record) is null;
+            var seedList = Enumerable.Range(0, parse.GetValue(seeds)).Select(i => parse.GetValue(firstSeed) + (long)i).ToList();
+            // A fresh folder for every measurement: its metrics are this run's alone (RunFolder refuses a used one).
+            async Task<(int Code, string Folder)> TrainInFreshFolder(string name, RunConfig config)
+            {
+                var folder = Path.Combine(parse.GetValue(runs)!, $"{name}-seed{config.Seed}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+                return (await TrainCommand.Train(config, folder, parse.GetValue(dataDir), cancellationToken), folder);
+            }
             foreach (var experiment in trains ? Experiments.Where(e => names.Length == 0 || names.Contains(e.Name)) : [])
-            for (long seed = parse.GetValue(firstSeed); seed < parse.GetValue(firstSeed) + parse.GetValue(seeds); seed++)
+            foreach (var seed in seedList)
             {
                 var config = ConfigFor(experiment, budget ?? experiment.Minutes, parse.GetValue(split), seed);
-                // A fresh folder for every measurement: its metrics are this run's alone (RunFolder refuses a used one).
-                var folder = Path.Combine(parse.GetValue(runs)!, $"{experiment.Name}-seed{seed}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
-                var code = await TrainCommand.Train(config, folder, parse.GetValue(dataDir), cancellationToken);
+                var (code, folder) = await TrainInFreshFolder(experiment.Name, config);
                 if (code != 0) return code;
                 var result = Measure(experiment.Name, config, folder, commit);
                 results.Add(result);
@@ -147,11 +152,10 @@ static class ReproduceCommand
                 Console.WriteLine($"{experiment.Name} seed {seed}: test error {result.TestError:F2}% → {store}");
             }
             foreach (var row in trains ? Curves.Where(c => names.Length == 0 || names.Contains(c.Name)) : [])
-            for (long seed = parse.GetValue(firstSeed); seed < parse.GetValue(firstSeed) + parse.GetValue(seeds); seed++)
+            foreach (var seed in seedList)
             {
                 var config = row.Config with { Seed = seed, MaxMinutes = budget ?? row.Config.MaxMinutes };
-                var folder = Path.Combine(parse.GetValue(runs)!, $"{row.Name}-seed{seed}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
-                var code = await TrainCommand.Train(config, folder, parse.GetValue(dataDir), cancellationToken);
+                var (code, folder) = await TrainInFreshFolder(row.Name, config);
                 if (code != 0) return code;
                 var result = MeasureCurve(row.Name, config, folder, commit);
                 curves.Add(result);
