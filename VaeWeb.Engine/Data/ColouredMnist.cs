@@ -24,13 +24,22 @@ public static class ColouredMnist
 
     static void Colour(ReadOnlySpan<byte> digit, Span<byte> target, int seed, int index)
     {
-        var random = new Random(HashCode.Combine(seed, index) & int.MaxValue);
+        // Seeded from (seed, index) alone: HashCode.Combine, used here before, is randomized per process, so every run
+        // of the program made other images.
+        var random = new Random((int)(SplitMix((ulong)(uint)seed << 32 | (uint)index) & int.MaxValue));
         float R() => random.NextSingle();
         // Background: a random hue, then two sine gratings and grain so that no image is a flat colour.
         var background = Hsv(R(), 0.4f + 0.6f * R(), 0.25f + 0.65f * R());
         bool light = Luma(background) > 0.45f;
         // The digit: roughly the opposite hue, and dark on a light background, light on a dark one.
         var ink = Hsv((Hue(background) + 0.35f + 0.3f * R()) % 1f, 0.3f + 0.7f * R(), light ? 0.05f + 0.2f * R() : 0.8f + 0.2f * R());
+        // A bright but deep hue (a saturated blue) can be as dark as the background: move the ink towards black on a
+        // light background, towards white on a dark one, until their lumas differ by MinContrast.
+        float inkLuma = Luma(ink), goal = light ? Luma(background) - MinContrast : Luma(background) + MinContrast;
+        if (light && inkLuma > goal)
+            for (int ch = 0; ch < Channels; ch++) ink[ch] *= goal / inkLuma;                      // luma scales with the channels
+        else if (!light && inkLuma < goal)
+            for (int ch = 0; ch < Channels; ch++) ink[ch] += (goal - inkLuma) / (1 - inkLuma) * (1 - ink[ch]);   // L + t(1 − L)
         float f1 = 0.2f + 0.6f * R(), f2 = 0.2f + 0.6f * R(), a1 = MathF.PI * R(), a2 = MathF.PI * R(), p1 = 6.3f * R(), p2 = 6.3f * R();
         float strength = 0.06f + 0.1f * R();
         int dx = random.Next(0, 5), dy = random.Next(0, 5);                    // the 28×28 digit lands anywhere in 32×32
@@ -59,6 +68,18 @@ public static class ColouredMnist
                     target[ch * Side * Side + y * Side + x] = (byte)Math.Clamp(MathF.Round(value * 255), 0, 255);
                 }
             }
+    }
+
+    /// <summary>Luma between the digit's colour and its background's, at least: the digit must stand out (0.3 of the range).</summary>
+    const float MinContrast = 0.3f;
+
+    /// <summary>SplitMix64's finalizer: a well-mixed 64-bit number from any other, the same in every process.</summary>
+    static ulong SplitMix(ulong z)
+    {
+        z += 0x9E3779B97F4A7C15;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+        return z ^ (z >> 31);
     }
 
     static float Luma(float[] rgb) => 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2];
