@@ -100,11 +100,12 @@ static class ReproduceCommand
         var output = new Option<string>("--output", "-o") { Description = "The Markdown table to write; measurements accumulate in the .json beside it.", DefaultValueFactory = _ => Path.Combine("docs", "results.md") };
         var runs = new Option<string>("--runs") { Description = "Folder for the run folders (checkpoints, metrics).", DefaultValueFactory = _ => Path.Combine("runs", "reproduce") };
         var tableOnly = new Option<bool>("--table-only") { Description = "Train nothing: regenerate the table from the measurements." };
+        var cores = new Option<int?>("--cores") { Description = "With --record: the cores the recorded run's process could use (as taskset gave it). Default: this process's." };
         var record = new Option<string?>("--record") { HelpName = "RUN-FOLDER", Description = "Train nothing: add the finished run in this folder as a measurement of the one configuration --only names (its config must be that configuration's but for the seed)." };
         var dataDir = CliOptions.DataDirectory();
         var command = new Command("reproduce", "Train the poster's semi-supervised configurations under their budgets, per seed, and write the results table.")
         {
-            minutes, only, seeds, firstSeed, split, output, runs, tableOnly, record, dataDir,
+            minutes, only, seeds, firstSeed, split, output, runs, tableOnly, record, cores, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -129,7 +130,8 @@ static class ReproduceCommand
                 var runConfig = RunConfig.FromJson(File.ReadAllText(new RunFolder(recorded).ConfigFile));
                 if (WithoutSeed(runConfig) != WithoutSeed(row.Config))
                     return CliOptions.Fail($"The run in {recorded} is not {row.Name}: its config is {WithoutSeed(runConfig)}, the row's {WithoutSeed(row.Config)}.", CliOptions.UsageError);
-                curves.Add(MeasureCurve(row.Name, runConfig, recorded, commit, $"recorded from {Path.GetFileName(Path.GetFullPath(recorded))}: the commit is the recording's, not necessarily the training's"));
+                if (parse.GetValue(cores) is < 1) return CliOptions.Fail("--cores must be at least 1.", CliOptions.UsageError);
+                curves.Add(MeasureCurve(row.Name, runConfig, recorded, commit, parse.GetValue(cores), $"recorded from {Path.GetFileName(Path.GetFullPath(recorded))}: the commit is the recording's, not necessarily the training's"));
                 SaveJson(curveStore, curves);
             }
             bool trains = !parse.GetValue(tableOnly) && parse.GetValue(record) is null;
@@ -227,7 +229,7 @@ static class ReproduceCommand
     /// The curve of the run in <paramref name="folder"/>, from its own metrics.jsonl: after each epoch, the training time
     /// so far (the last step report's elapsed time in that epoch) and the test bound −ELBO.
     /// </summary>
-    public static CurveResult MeasureCurve(string name, RunConfig config, string folder, string? commit, string? note = null)
+    public static CurveResult MeasureCurve(string name, RunConfig config, string folder, string? commit, int? cores = null, string? note = null)
     {
         var events = File.ReadLines(new RunFolder(folder).MetricsFile).Select(l => JsonSerializer.Deserialize<TrainingEvent>(l, RunConfig.Json)).ToList();
         var points = new List<CurvePoint>();
@@ -238,7 +240,7 @@ static class ReproduceCommand
             else if (e is EpochReport epoch) points.Add(new CurvePoint(epoch.Epoch, elapsed.TotalMinutes, -epoch.Test[Metrics.Elbo]));
         }
         if (points.Count == 0) throw new InvalidDataException($"The run in {folder} finished no epoch: there is no test bound to record.");
-        return new CurveResult(name, config.Seed, config.ToJson(), points, config.MaxMinutes, File.GetLastWriteTimeUtc(new RunFolder(folder).MetricsFile), Machine(), commit, note);
+        return new CurveResult(name, config.Seed, config.ToJson(), points, config.MaxMinutes, File.GetLastWriteTimeUtc(new RunFolder(folder).MetricsFile), Machine(cores), commit, note);
     }
 
     /// <summary>The curves' section of the results: each row's latest measurement, the bound at every 15 minutes, and every point.</summary>
@@ -297,8 +299,10 @@ static class ReproduceCommand
     }
 
     /// <summary>CPU, the cores this process may use (taskset counts), memory, OS and library versions.</summary>
-    public static string Machine()
+    /// <param name="cores">The cores to state, when the measurement's process was not this one; null: this process's.</param>
+    public static string Machine(int? cores = null)
     {
+        int count = cores ?? Environment.ProcessorCount;
         var cpu = File.Exists("/proc/cpuinfo")
             ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim()
             : null;
@@ -306,7 +310,7 @@ static class ReproduceCommand
             ? File.ReadLines("/proc/meminfo").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]
             : null;
         var gib = memory is null ? "" : $", {long.Parse(memory, CultureInfo.InvariantCulture) / 1024.0 / 1024:F0} GiB";
-        return $"{cpu ?? RuntimeInformation.ProcessArchitecture.ToString()}, {Environment.ProcessorCount} {(Environment.ProcessorCount == 1 ? "core" : "cores")}{gib}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}";
+        return $"{cpu ?? RuntimeInformation.ProcessArchitecture.ToString()}, {count} {(count == 1 ? "core" : "cores")}{gib}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}";
     }
 
     static string Percent(double? v) => v is null ? "–" : v.Value.ToString("F2", CultureInfo.InvariantCulture) + "%";
