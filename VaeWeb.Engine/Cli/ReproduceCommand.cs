@@ -254,7 +254,9 @@ static class ReproduceCommand
         md.AppendLine("Written by `reproduce` from every measurement in results-curves.json beside it (appended, never replaced). The test");
         md.AppendLine("NLL column is the test bound, −ELBO on the fixed binarization of the 10,000 test images (nats per image): an upper");
         md.AppendLine("bound on the NLL, so a model whose bound is at or under a figure has its NLL there too. \"at N min\" is the bound");
-        md.AppendLine("after the last epoch that ended by then; the run stops after the epoch that ends past its budget.");
+        md.AppendLine("after the last epoch that ended by then; the run stops after the epoch that ends past its budget. A row is made by");
+        md.AppendLine("`dotnet run -c Release --project VaeWeb.Engine -- reproduce --only NAME`, or by a `train` run with the row's config");
+        md.AppendLine("(listed with each measurement below) added with `reproduce --only NAME --record RUN-FOLDER --cores N`.");
         md.AppendLine();
         int[] marks = [15, 30, 45, 60, 75, 90];
         md.AppendLine($"| configuration | seed | budget | epochs | {string.Join(" | ", marks.Select(m => $"at {m} min"))} | test NLL (bound) | training time | paper | measurements |");
