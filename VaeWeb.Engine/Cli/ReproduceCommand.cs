@@ -218,9 +218,12 @@ static class ReproduceCommand
         ? JsonSerializer.Deserialize<List<CurveResult>>(File.ReadAllText(path), RunConfig.Json) ?? []
         : [];
 
-    static string WithoutSeed(RunConfig config)
+    static string WithoutSeed(RunConfig config) => WithoutSeed(config.ToJson());
+
+    /// <summary>A config's JSON without its seed: what measurements of one row's protocol share.</summary>
+    static string WithoutSeed(string configJson)
     {
-        var json = JsonNode.Parse(config.ToJson())!.AsObject();
+        var json = JsonNode.Parse(configJson)!.AsObject();
         json.Remove("seed");
         return json.ToJsonString();
     }
@@ -279,8 +282,7 @@ static class ReproduceCommand
         return md.ToString();
     }
 
-    static string CoresOf(string machine) =>
-        System.Text.RegularExpressions.Regex.Match(machine, @", (\d+ cores?)") is { Success: true } m ? m.Groups[1].Value : "? cores";
+    static string CoresOf(string machine) => CoresIn(machine) switch { 0 => "? cores", 1 => "1 core", var n => $"{n} cores" };
 
     /// <summary>The checked-out commit, "+changes" when the tree differs from it; null outside a git checkout.</summary>
     static string? Commit()
@@ -321,16 +323,11 @@ static class ReproduceCommand
     /// The config without its seed, the budget and the cores the run could use (a minute of one core is half the work
     /// of a minute of two): measurements that differ only in seed are one row's spread.
     /// </summary>
-    static string Protocol(Result r)
-    {
-        var config = JsonNode.Parse(r.Config)!.AsObject();
-        config.Remove("seed");
-        return $"{r.BudgetMinutes}|{Cores(r)}|{r.Note is null}|{config.ToJsonString()}";
-    }
+    static string Protocol(Result r) => $"{r.BudgetMinutes}|{CoresIn(r.Machine)}|{r.Note is null}|{WithoutSeed(r.Config)}";
 
-    /// <summary>The cores the measurement's process could use, as <see cref="Machine"/> recorded them.</summary>
-    static int Cores(Result r) =>
-        System.Text.RegularExpressions.Regex.Match(r.Machine, @", (\d+) cores?") is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+    /// <summary>The cores a measurement's process could use, as <see cref="Machine"/> recorded them; 0 when not recorded.</summary>
+    static int CoresIn(string machine) =>
+        System.Text.RegularExpressions.Regex.Match(machine, @", (\d+) cores?") is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
 
     /// <summary>
     /// A row's current measurements: those of its latest measurement's protocol (config but seed, budget), the latest
@@ -380,7 +377,7 @@ static class ReproduceCommand
             var m1 = current.Where(r => r.M1Elbo is not null).Select(r => r.M1Elbo!.Value).ToList();
             var note = current.Any(r => r.Note is not null) ? " ¹" : "";
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {e.Description}{note} | {e.Labels} | {e.Balance.ToString().ToLowerInvariant()} | {current[0].BudgetMinutes:G4} min × {Cores(current[0])} {(Cores(current[0]) == 1 ? "core" : "cores")} | {string.Join(", ", current.Select(r => r.Seed))} | {MeanStd([.. current.Select(r => (double)r.Epochs)], "F1", "")} | {MeanStd([.. current.Select(r => r.ValidationError)], "F2", "%")} | **{MeanStd([.. current.Select(r => r.TestError)], "F2", "%")}** | {(m1.Count == 0 ? "–" : MeanStd(m1, "F1", ""))} | {earlier} | {Percent(e.Poster)} | {Percent(e.Kingma)} |");
+                $"| {e.Description}{note} | {e.Labels} | {e.Balance.ToString().ToLowerInvariant()} | {current[0].BudgetMinutes:G4} min × {CoresOf(current[0].Machine)} | {string.Join(", ", current.Select(r => r.Seed))} | {MeanStd([.. current.Select(r => (double)r.Epochs)], "F1", "")} | {MeanStd([.. current.Select(r => r.ValidationError)], "F2", "%")} | **{MeanStd([.. current.Select(r => r.TestError)], "F2", "%")}** | {(m1.Count == 0 ? "–" : MeanStd(m1, "F1", ""))} | {earlier} | {Percent(e.Poster)} | {Percent(e.Kingma)} |");
         }
         md.AppendLine();
         md.AppendLine("¹ Measured before issue 11's protocol (classifier scored on grey levels, M1+M2 on fixed posterior means), recovered");
