@@ -6,6 +6,8 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Playwright;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Runs;
@@ -36,6 +38,9 @@ public sealed class VaeWebServer : IAsyncDisposable
     public Uri Address { get; }
     public string Database { get; }
     public IServiceProvider Services => _factory.Services;
+    /// <summary>What the server logged at Warning and above, and whether its host stopped before the test disposed it.</summary>
+    public ServerLog Log { get; } = new();
+    bool _disposing;
 
     VaeWebServer(string database, bool embeddedWorker, IReadOnlyDictionary<string, string>? settings, Action<IServiceCollection>? services = null)
     {
@@ -49,11 +54,16 @@ public sealed class VaeWebServer : IAsyncDisposable
             web.UseSetting("Auth:Token", AccessToken);
             web.UseSetting("Engine:EmbeddedWorker", embeddedWorker.ToString());
             foreach (var (key, value) in settings ?? new Dictionary<string, string>()) web.UseSetting(key, value);
+            web.ConfigureLogging(logging => logging.AddProvider(Log));
             if (services is not null) web.ConfigureTestServices(services);
         });
         _factory.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         _factory.StartServer();
         Address = new Uri(_factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        _factory.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
+        {
+            if (!_disposing) Log.Add($"the host is stopping before the test disposed the server:{Environment.NewLine}{Environment.StackTrace}");
+        });
     }
 
     /// <summary>
@@ -103,8 +113,16 @@ public sealed class VaeWebServer : IAsyncDisposable
     {
         var runs = Services.GetRequiredService<RunService>();
         Run? run = null;
-        await Waits.WaitUntil(async () => (run = await runs.FindAsync(runId)) is { } r && condition(r), timeout,
-            () => $"{what} (run {runId} is {run?.Status.ToString() ?? "missing"})", pollInterval);
+        try
+        {
+            await Waits.WaitUntil(async () => (run = await runs.FindAsync(runId)) is { } r && condition(r), timeout,
+                () => $"{what} (run {runId} is {run?.Status.ToString() ?? "missing"})", pollInterval);
+        }
+        catch (TimeoutException e) { throw new TimeoutException($"{e.Message}{Environment.NewLine}The server's log:{Environment.NewLine}{Log}", e); }
+        catch (ObjectDisposedException e)
+        {
+            throw new InvalidOperationException($"The server stopped while the test waited until {what}.{Environment.NewLine}The server's log:{Environment.NewLine}{Log}", e);
+        }
         return run!;
     }
 
@@ -112,5 +130,10 @@ public sealed class VaeWebServer : IAsyncDisposable
     public Task<Run> WaitForRunToFinish(long runId, TimeSpan timeout) =>
         WaitForRun(runId, r => r.Status is not (RunStatus.Queued or RunStatus.Running), timeout, $"run {runId} finishes");
 
-    public async ValueTask DisposeAsync() => await _factory.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        _disposing = true;
+        if (Environment.GetEnvironmentVariable("VAEWEB_TMP_LOGS") is { } dir) File.WriteAllText(Path.Combine(dir, Guid.NewGuid() + ".txt"), Log.ToString());
+        await _factory.DisposeAsync();
+    }
 }

@@ -18,7 +18,7 @@ namespace VaeWeb.Engine.Cli;
 /// file next to the table (date, commit, machine, budget, seed) and never replaced, so configurations can run a few
 /// at a time (--only), across sessions, and the table is always regenerated from all of them.
 /// </summary>
-static class ReproduceCommand
+static partial class ReproduceCommand
 {
     /// <summary>One row of the table: what is trained, under which budget, and the published test errors (%) it compares with.</summary>
     /// <param name="Minutes">The budget of the row's family: rows that are compared share it.</param>
@@ -93,7 +93,7 @@ static class ReproduceCommand
     public static Command Create()
     {
         var minutes = new Option<double?>("--minutes") { Description = "Override every configuration's budget (minutes; each stops after the epoch that crosses it). Default: its family's budget." };
-        var only = new Option<string[]>("--only") { Description = $"Run only these configurations: {string.Join(", ", Experiments.Select(e => e.Name))}.", AllowMultipleArgumentsPerToken = true };
+        var only = new Option<string[]>("--only") { Description = $"Run only these configurations: {string.Join(", ", Experiments.Select(e => e.Name).Concat(Curves.Select(c => c.Name)).Concat(QualityRows.Select(q => q.Name)))}.", AllowMultipleArgumentsPerToken = true };
         var seeds = new Option<int>("--seeds") { Description = "Seeds per configuration: --first-seed, --first-seed + 1, …", DefaultValueFactory = _ => 1 };
         var firstSeed = new Option<int>("--first-seed") { Description = "The first seed (to add seeds to a configuration measured before).", DefaultValueFactory = _ => 1 };
         var split = new Option<ValidationSplit>("--split") { HelpName = "poster|kingma", Description = "Training/validation split: the poster's 55,000/5,000 or Kingma's 50,000/10,000.", DefaultValueFactory = _ => ValidationSplit.Poster };
@@ -103,14 +103,14 @@ static class ReproduceCommand
         var cores = new Option<int?>("--cores") { Description = "With --record: the cores the recorded run's process could use (as taskset gave it). Default: this process's." };
         var record = new Option<string?>("--record") { HelpName = "RUN-FOLDER", Description = "Train nothing: add the finished run in this folder as a measurement of the one configuration --only names (its config must be that configuration's but for the seed)." };
         var dataDir = CliOptions.DataDirectory();
-        var command = new Command("reproduce", "Train the poster's semi-supervised configurations under their budgets, per seed, and write the results table.")
+        var command = new Command("reproduce", "Train the poster's semi-supervised configurations, the generative models' curves and the sample-quality rows under their budgets, per seed, and write the results table.")
         {
             minutes, only, seeds, firstSeed, split, output, runs, tableOnly, record, cores, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var names = parse.GetValue(only) ?? [];
-            var known = Experiments.Select(e => e.Name).Concat(Curves.Select(c => c.Name)).ToList();
+            var known = Experiments.Select(e => e.Name).Concat(Curves.Select(c => c.Name)).Concat(QualityRows.Select(q => q.Name)).ToList();
             var unknown = names.Where(n => !known.Contains(n)).ToList();
             if (unknown.Count > 0)
                 return CliOptions.Fail($"Unknown configuration {string.Join(", ", unknown)}. Known: {string.Join(", ", known)}.", CliOptions.UsageError);
@@ -122,6 +122,8 @@ static class ReproduceCommand
             var results = Load(store);
             var curveStore = CurveStore(table);
             var curves = LoadCurves(curveStore);
+            var qualityStore = QualityStore(table);
+            var quality = LoadQuality(qualityStore);
             var commit = Commit();
             if (parse.GetValue(record) is { } recorded)
             {
@@ -164,9 +166,20 @@ static class ReproduceCommand
                 SaveJson(curveStore, curves);
                 Console.WriteLine($"{row.Name} seed {seed}: test bound {result.Points[^1].TestBound:F2} nats → {curveStore}");
             }
+            foreach (var row in trains ? QualityRows.Where(q => names.Length == 0 || names.Contains(q.Name)) : [])
+            foreach (var seed in seedList)
+            {
+                var config = row.Config with { Seed = seed, MaxMinutes = budget ?? row.Config.MaxMinutes };
+                var (code, folder) = await TrainInFreshFolder(row.Name, config);
+                if (code != 0) return code;
+                var result = MeasureQuality(row.Name, config, folder, commit);
+                quality.Add(result);
+                SaveJson(qualityStore, quality);
+                Console.WriteLine($"{row.Name} seed {seed}: Fréchet distance {result.Frechet:F1}, {result.Confident:F1}% of samples ≥ 0.9 → {qualityStore}");
+            }
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(table))!);
-            File.WriteAllText(table, Markdown(results) + CurvesMarkdown(curves));
-            Console.WriteLine($"{results.Count} + {curves.Count} measurements → {table}");
+            File.WriteAllText(table, Markdown(results) + CurvesMarkdown(curves) + QualityMarkdown(quality));
+            Console.WriteLine($"{results.Count} + {curves.Count} + {quality.Count} measurements → {table}");
             return 0;
         });
         return command;

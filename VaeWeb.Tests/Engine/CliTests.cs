@@ -152,6 +152,32 @@ public class CliTests
     }
 
     [Fact]
+    public void Reproduce_tables_sample_quality_with_the_ratio_to_the_reference_row_over_the_seeds_both_have()
+    {
+        var folder = Directory.CreateTempSubdirectory("vaeweb-quality-").FullName;
+        static object Quality(string name, long seed, double frechet, double confident, int day) => new
+        {
+            name, seed, config = $$"""{"model":"{{(name.StartsWith("vae-gan") ? "vae-gan" : "vae")}}","arch":"conv","seed":{{seed}},"maxMinutes":10}""",
+            epochs = 4, frechet, confidence = 0.9, confident, minutes = 10.2, budgetMinutes = 10.0,
+            finishedUtc = new DateTime(2026, 11, day, 12, 0, 0, DateTimeKind.Utc), machine = "test CPU, 1 core, 24 GiB", commit = "abc1234",
+        };
+        // The VAE at seeds 1 and 2, the VAE-GAN at 1, 2 and 3: the ratio is over seeds 1 and 2 (0.4 and 0.6).
+        object[] measurements =
+        [
+            Quality("conv-vae-quality", 1, 100, 50, 20), Quality("conv-vae-quality", 2, 50, 60, 20),
+            Quality("vae-gan-quality", 1, 40, 85, 21), Quality("vae-gan-quality", 2, 30, 90, 21), Quality("vae-gan-quality", 3, 35, 70, 21),
+        ];
+        File.WriteAllText(Path.Combine(folder, "results-quality.json"), System.Text.Json.JsonSerializer.Serialize(measurements));
+
+        var (exitCode, output) = Engine("reproduce", "--table-only", "--output", Path.Combine(folder, "results.md"));
+        Assert.True(exitCode == 0, output);
+        var table = File.ReadAllText(Path.Combine(folder, "results.md"));
+        Assert.Contains("| conv VAE | 10 min × 1 core | 1, 2 | 4.0 ± 0.0 | **75.0 ± 35.4** | – |", table);
+        Assert.Contains("| **35.0 ± 5.0** | 0.50× ± 0.14 (2 seeds, vs conv-vae-quality) | 0.900 ± 0.000 | 81.7% ± 10.4 | 2 of 3 |", table);
+        Assert.Equal(5, System.Text.RegularExpressions.Regex.Matches(table, "quality`, seed").Count);   // every measurement listed
+    }
+
+    [Fact]
     public void Train_runs_the_ssl_gan_by_its_registry_name_and_reproduce_knows_its_rows()
     {
         var folder = Directory.CreateTempSubdirectory("vaeweb-cli-sslgan-").FullName;

@@ -21,7 +21,7 @@ public class DrawWebTests(Browser browser) : IClassFixture<Browser>
             config = new { model = "draw", latent = 4, hidden = new[] { 32 }, drawSteps = Steps, readSize = 2, writeSize = 3, epochs = 1, trainLimit = 1000, testLimit = 200 },
         });
         // Once in three full-suite runs this POST answered 500 (2026-11-27, not reproduced alone): say what the server said.
-        Assert.True(created.IsSuccessStatusCode, $"POST /api/runs: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync()}");
+        Assert.True(created.IsSuccessStatusCode, $"POST /api/runs: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync()}{Environment.NewLine}{server.Log}");
         var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
         var run = await server.WaitForRunToFinish(id, TimeSpan.FromMinutes(2));
         Assert.True(run.Status == VaeWeb.Server.Data.RunStatus.Completed, $"{run.Status}: {run.Error}");

@@ -23,5 +23,6 @@ public class WaitsTests
 
         var error = await Assert.ThrowsAsync<TimeoutException>(() => server.WaitForRunToFinish(run.Id, TimeSpan.FromMilliseconds(200)));
         Assert.Contains($"run {run.Id} finishes (run {run.Id} is Queued)", error.Message);
+        Assert.Contains("The server's log:", error.Message);                  // what the server saw, when a wait runs out
     }
 }

@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using VaeWeb.Engine.Models;
+using VaeWeb.Engine.Quality;
+using VaeWeb.Engine.Training;
+using Architecture = VaeWeb.Engine.Training.Architecture;
+
+namespace VaeWeb.Engine.Cli;
+
+/// <summary>
+/// `reproduce`'s third family (issue 14): how real a model's samples look after a fixed training time, on one axis for
+/// VAEs and GANs — the Fréchet distance between the test images and 10,000 samples on our MNIST classifier's features
+/// (<see cref="SampleQuality"/>; not an FID), and that classifier's confidence on the samples. A row with a reference
+/// row (the VAE-GAN's is the conv VAE with the same encoder and decoder) shows the ratio of their distances, seed by seed.
+/// </summary>
+static partial class ReproduceCommand
+{
+    /// <param name="Reference">The row this one is read against (same networks, same budget); null for a baseline.</param>
+    public sealed record QualityExperiment(string Name, RunConfig Config, string Description, string? Reference = null);
+
+    /// <summary>Minutes of every quality row: one budget for the family, so rows compare at equal training time.</summary>
+    public const double QualityMinutes = 10;
+
+    // Latent 50 and Adam at 1e-3 (the VAE family's); the VAE trains on dynamically binarized digits as every VAE row does,
+    // the VAE-GAN on grey levels (its discriminator would tell binary real digits from grey decoder means).
+    static RunConfig QualityConfig(string model, Architecture arch) => new()
+    {
+        Model = model, Arch = arch, Latent = 50, Epochs = RunConfig.MaxEpochs, MaxMinutes = QualityMinutes,
+    };
+
+    public static readonly QualityExperiment[] QualityRows =
+    [
+        new("conv-vae-quality", QualityConfig(ModelKind.Vae, Architecture.Conv), "conv VAE"),
+        new("vae-gan-quality", QualityConfig(ModelKind.VaeGan, Architecture.Conv) with { Binarize = Binarization.None },
+            "VAE-GAN, γ 0.01 (the conv VAE's encoder and decoder)", Reference: "conv-vae-quality"),
+    ];
+
+    /// <summary>One quality measurement: the last epoch's sample quality (and test bound, for models with a likelihood).</summary>
+    /// <param name="Confident">% of the samples the classifier gives a class at probability ≥ 0.9.</param>
+    public sealed record QualityResult(string Name, long Seed, string Config, int Epochs, double Frechet, double Confidence, double Confident,
+        double? TestBound, double Minutes, double BudgetMinutes, DateTime FinishedUtc, string Machine, string? Commit, string? Note = null);
+
+    /// <summary>The quality measurements' file beside the table: docs/results.md → docs/results-quality.json.</summary>
+    static string QualityStore(string table) => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(table))!, Path.GetFileNameWithoutExtension(table) + "-quality.json");
+
+    public static List<QualityResult> LoadQuality(string path) => File.Exists(path)
+        ? JsonSerializer.Deserialize<List<QualityResult>>(File.ReadAllText(path), RunConfig.Json) ?? []
+        : [];
+
+    /// <summary>
+    /// The run in <paramref name="folder"/>, from its own metrics.jsonl: the sample quality after its last epoch (a GAN
+    /// keeps its last weights) and the training time then.
+    /// </summary>
+    public static QualityResult MeasureQuality(string name, RunConfig config, string folder, string? commit)
+    {
+        var events = File.ReadLines(new RunFolder(folder).MetricsFile).Select(l => JsonSerializer.Deserialize<TrainingEvent>(l, RunConfig.Json)).ToList();
+        var last = events.OfType<EpochReport>().LastOrDefault()
+            ?? throw new InvalidDataException($"The run in {folder} finished no epoch: there is no sample quality to record.");
+        if (!last.Test.ContainsKey(SampleQuality.Frechet))
+            throw new InvalidDataException($"The run in {folder} measured no sample quality: train the MNIST classifier first (`VaeWeb.Engine classifier`).");
+        var minutes = events.OfType<StepReport>().Last().Elapsed.TotalMinutes;
+        return new QualityResult(name, config.Seed, config.ToJson(), last.Epoch, last.Test[SampleQuality.Frechet], last.Test[SampleQuality.Confidence],
+            last.Test[SampleQuality.Confident], last.Test.TryGetValue(Metrics.Elbo, out var elbo) ? -elbo : null, minutes, config.MaxMinutes,
+            DateTime.UtcNow, Machine(), commit);
+    }
+
+    /// <summary>A quality row's current measurements: its latest protocol's (config but seed, budget, cores), the latest per seed.</summary>
+    static List<QualityResult> CurrentQuality(IEnumerable<QualityResult> results, string name)
+    {
+        var all = results.Where(r => r.Name == name).OrderBy(r => r.FinishedUtc).ToList();
+        if (all.Count == 0) return [];
+        string Protocol(QualityResult r) => $"{r.BudgetMinutes}|{CoresIn(r.Machine)}|{WithoutSeed(r.Config)}";
+        var protocol = Protocol(all[^1]);
+        return [.. all.Where(r => Protocol(r) == protocol).GroupBy(r => r.Seed).Select(g => g.Last()).OrderBy(r => r.Seed)];
+    }
+
+    static string QualityMarkdown(List<QualityResult> results)
+    {
+        if (results.Count == 0) return "";
+        var md = new StringBuilder();
+        md.AppendLine();
+        md.AppendLine("# Sample quality at equal training time");
+        md.AppendLine();
+        md.AppendLine("Written by `reproduce` from every measurement in results-quality.json beside it (appended, never replaced). Each run");
+        md.AppendLine("trains until the epoch that ends past its budget, then its last weights draw 10,000 samples at temperature 1 from a");
+        md.AppendLine("fixed seed. *Fréchet distance*: between Gaussians fitted to the penultimate features of our own MNIST classifier");
+        md.AppendLine("(`VaeWeb.Engine classifier`, data/classifiers) on the 10,000 test images and on the samples (Heusel et al.'s");
+        md.AppendLine("formula on that classifier, not Inception's: not an FID; lower is closer). *Confidence*: the classifier's mean top-class");
+        md.AppendLine("probability on the samples; *≥ 0.9*: the % of samples it gives a class at 0.9 or more. *Ratio*: this row's distance");
+        md.AppendLine("over its reference row's, per seed both rows have, then the mean. Rows: `reproduce --only NAME --seeds N`.");
+        md.AppendLine();
+        md.AppendLine("| configuration | budget | seeds | epochs | Fréchet distance | ratio to reference | confidence | samples ≥ 0.9 | seeds with ≥ 80% of samples ≥ 0.9 | test NLL (bound) | earlier |");
+        md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var row in QualityRows)
+        {
+            var current = CurrentQuality(results, row.Name);
+            if (current.Count == 0) continue;
+            string ratio = "–";
+            if (row.Reference is { } reference)
+            {
+                var baseline = CurrentQuality(results, reference).ToDictionary(r => r.Seed);
+                var ratios = current.Where(r => baseline.ContainsKey(r.Seed)).Select(r => r.Frechet / baseline[r.Seed].Frechet).ToList();
+                if (ratios.Count > 0) ratio = $"{MeanStd(ratios, "F2", "×")} ({ratios.Count} seed{(ratios.Count == 1 ? "" : "s")}, vs {reference})";
+            }
+            var bounds = current.Where(r => r.TestBound is not null).Select(r => r.TestBound!.Value).ToList();
+            var total = results.Count(r => r.Name == row.Name);
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {row.Description} | {current[0].BudgetMinutes:G4} min × {CoresOf(current[0].Machine)} | {string.Join(", ", current.Select(r => r.Seed))} | {MeanStd([.. current.Select(r => (double)r.Epochs)], "F1", "")} | **{MeanStd([.. current.Select(r => r.Frechet)], "F1", "")}** | {ratio} | {MeanStd([.. current.Select(r => r.Confidence)], "F3", "")} | {MeanStd([.. current.Select(r => r.Confident)], "F1", "%")} | {current.Count(r => r.Confident >= 80)} of {current.Count} | {(bounds.Count == 0 ? "–" : MeanStd(bounds, "F2", ""))} | {total - current.Count} |");
+        }
+        md.AppendLine();
+        md.AppendLine("Every measurement:");
+        md.AppendLine();
+        foreach (var r in results.OrderBy(r => Array.FindIndex(QualityRows, q => q.Name == r.Name)).ThenBy(r => r.FinishedUtc))
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"- `{r.Name}`, seed {r.Seed}, {r.FinishedUtc:yyyy-MM-dd HH:mm} UTC, commit {r.Commit ?? "–"}, {r.Machine}{(r.Note is null ? "" : $" ({r.Note})")}: {r.Epochs} epochs in {r.Minutes:F1} min, Fréchet distance {r.Frechet:F1}, confidence {r.Confidence:F3}, {r.Confident:F1}% ≥ 0.9{(r.TestBound is { } b ? $", test bound {b:F2}" : "")}. Config: `{JsonSerializer.Serialize(JsonSerializer.Deserialize<RunConfig>(r.Config, RunConfig.Json), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
+        return md.ToString();
+    }
+}
