@@ -133,7 +133,6 @@ public sealed class VaeWebServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _disposing = true;
-        if (Environment.GetEnvironmentVariable("VAEWEB_TMP_LOGS") is { } dir) File.WriteAllText(Path.Combine(dir, Guid.NewGuid() + ".txt"), Log.ToString());
         await _factory.DisposeAsync();
     }
 }
