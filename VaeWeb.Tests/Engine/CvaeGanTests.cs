@@ -101,7 +101,7 @@ public class CvaeGanTests
         Assert.NotEqual(given, wrong);                                      // D(x, y): the same real digits, judged under another label
         // Measured on training (seed 1, γ 1, batch 50): twenty steps are the decoder's mean-image phase, where every
         // label's weights move alike (the label changes samples 0.0010 before and after); after 200 steps on 5,000
-        // digits, half the labels' mean sample was nearest its own class's mean image. Too long for a test.
+        // digits, 4 of the 10 labels' mean sample was nearest its own class's mean image. Too long for a test.
     }
 
     [Fact]
