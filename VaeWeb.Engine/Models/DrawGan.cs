@@ -177,5 +177,4 @@ public sealed class DrawGan : GenerativeModel
     public override DrawingSteps ReconstructionFrames(Tensor x, Tensor? labels) => draw.ReconstructionFrames(x, labels);
     public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null, Tensor? labels = null) =>
         draw.ImportanceWeightedLogLikelihood(x, k, generator, labels);
-    public override long TrainingFlopsPerImage => draw.TrainingFlopsPerImage;
 }

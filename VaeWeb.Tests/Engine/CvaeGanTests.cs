@@ -74,6 +74,17 @@ public class CvaeGanTests
             var restyled = trained.Decode(trained.Encode(test.Images.narrow(0, 0, 1).expand(10, 784), test.Labels.narrow(0, 0, 1).expand(10)).Mu, arange(10, dtype: ScalarType.Int64));
             Assert.Equal([10L, 784], restyled.shape);
         }
+        // The explore page's views for a conditional model with an encoder: restyling and completion, given the label.
+        using (var explored = VaeWeb.Engine.Exploration.TrainedModel.Load(File.ReadAllBytes(new RunFolder(folder).ModelFile), config, epoch: 1))
+        {
+            var digit = test.Images[0].data<float>().ToArray();
+            var (grid, label, predicted) = explored.Restyle(digit, label: 7);
+            Assert.Equal((1, 11, 7, false), (grid.Rows, grid.Cols, label, predicted));
+            var erased = Enumerable.Range(0, 784).Select(i => i >= 392).ToArray();      // the bottom half
+            var completed = explored.Complete(digit, erased, label: 7, count: 3, seed: 1);
+            Assert.Equal((1, 5), (completed.Rows, completed.Cols));
+            Assert.Throws<ArgumentException>(() => explored.Complete(digit, erased, label: null, count: 3, seed: 1));   // no classifier: it asks for the label
+        }
         Directory.Delete(folder, recursive: true);
     }
 

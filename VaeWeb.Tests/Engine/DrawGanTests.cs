@@ -72,6 +72,12 @@ public class DrawGanTests
             Assert.Equal([6L, 3, 4], reconstruction.Reads!.shape);
             Assert.Equal([3L, 784], trained.Sample(3, new Generator(2)).shape);
         }
+        // The explore page plays its samples' drawing: T frames of the 10x10 grid.
+        using (var explored = VaeWeb.Engine.Exploration.TrainedModel.Load(File.ReadAllBytes(new RunFolder(folder).ModelFile), config, epoch: 1))
+        {
+            var animation = explored.SampleSteps(1, seed: 1);
+            Assert.Equal((6, 10, 10), (animation.Steps, animation.Rows, animation.Cols));
+        }
         Directory.Delete(folder, recursive: true);
     }
 
