@@ -42,6 +42,8 @@ static class TrainCommand
         var readSize = new Option<int>("--read-size") { Description = "DRAW: the read glimpse is N×N (paper: 2).", DefaultValueFactory = _ => defaults.ReadSize };
         var writeSize = new Option<int>("--write-size") { Description = "DRAW: the write patch is N×N (paper: 5).", DefaultValueFactory = _ => defaults.WriteSize };
         var gamma = new Option<double>("--gamma") { Description = "VAE-GAN: weight of the feature-space reconstruction error against the GAN loss in the decoder's update.", DefaultValueFactory = _ => defaults.Gamma };
+        var adversarialWeight = new Option<double>("--adversarial-weight") { Description = "DRAW-GAN: weight λ of the GAN loss on DRAW's final canvas against its negative ELBO.", DefaultValueFactory = _ => defaults.AdversarialWeight };
+        var judgeReconstructions = new Option<bool>("--judge-reconstructions") { Description = "DRAW-GAN: the discriminator also judges the canvases of DRAW's training pass, not only those drawn from the prior." };
         var maxMinutes = new Option<double>("--max-minutes") { Description = "Stop after the epoch that ends past this many minutes (0 = no limit)." };
         var output = new Option<string?>("--output", "-o") { Description = "Run folder for config.json, metrics.jsonl, model.pt and samples (default: runs/<time>-<model>-<arch>)." };
         var resume = new Option<string?>("--resume")
@@ -54,7 +56,7 @@ static class TrainCommand
         var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
         {
             model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit,
-            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, maxMinutes, output, resume, dataDir,
+            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, adversarialWeight, judgeReconstructions, maxMinutes, output, resume, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -68,6 +70,7 @@ static class TrainCommand
                 Labels = parse.GetValue(labels), Split = parse.GetValue(split), Balance = parse.GetValue(balance), Alpha = parse.GetValue(alpha),
                 LearnedPrior = parse.GetValue(learnedPrior), M1Epochs = parse.GetValue(m1Epochs), MaxMinutes = parse.GetValue(maxMinutes),
                 DrawSteps = parse.GetValue(drawSteps), Attention = !parse.GetValue(noAttention), ReadSize = parse.GetValue(readSize), WriteSize = parse.GetValue(writeSize), Gamma = parse.GetValue(gamma),
+                AdversarialWeight = parse.GetValue(adversarialWeight), JudgeReconstructions = parse.GetValue(judgeReconstructions),
             };
             if (config.Validate() is { Count: > 0 } errors)
                 return CliOptions.Fail(string.Join(Environment.NewLine, errors.Select(e => e.Message)), CliOptions.UsageError);

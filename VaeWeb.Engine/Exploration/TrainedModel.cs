@@ -261,7 +261,7 @@ public sealed class TrainedModel : IDisposable
 
     void RequireConditional(string what)
     {
-        if (!IsConditional) throw new InvalidOperationException($"{what} needs a label-conditional model (CVAE, M2 or M1+M2); this run is a {Info.Title}.");
+        if (!IsConditional) throw new InvalidOperationException($"{what} needs a label-conditional model (CVAE, CVAE-GAN, M2 or M1+M2); this run is a {Info.Title}.");
     }
 
     (int Label, bool Predicted) LabelFor(Tensor x, int? label)

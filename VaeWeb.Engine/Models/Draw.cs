@@ -113,23 +113,28 @@ public sealed class Draw : GenerativeModel
         return (canvas, kl, logQOverP);
     }
 
-    /// <summary>Reconstruction and KL per image, as batch sums: the negative ELBO is their sum.</summary>
-    (Tensor Reconstruction, Tensor Kl) Terms(Tensor x, Generator? generator)
+    /// <summary>Reconstruction and KL per image, as batch sums: the negative ELBO is their sum; and the final canvas c_T (logits) [B, 784].</summary>
+    (Tensor Reconstruction, Tensor Kl, Tensor Canvas) Terms(Tensor x, Generator? generator)
     {
         var (canvas, kl, _) = Pass(x, generator);
-        return (nn.functional.binary_cross_entropy_with_logits(canvas, x, reduction: nn.Reduction.Sum), kl.sum());
+        return (nn.functional.binary_cross_entropy_with_logits(canvas, x, reduction: nn.Reduction.Sum), kl.sum(), canvas);
     }
 
-    public override Loss Loss(Batch batch)
+    public override Loss Loss(Batch batch) => LossAndCanvas(batch.X!).Loss;
+
+    /// <summary>
+    /// The loss of a batch x [B, 784] (binary) and the final canvas c_T it drew, logits [B, 784]: for a model that also
+    /// judges that canvas (DRAW-GAN), from the same pass.
+    /// </summary>
+    public (Loss Loss, Tensor Canvas) LossAndCanvas(Tensor x)
     {
-        var x = batch.X!;
-        var (reconstruction, kl) = Terms(x, Noise);
+        var (reconstruction, kl, canvas) = Terms(x, Noise);
         var perImage = Scalars.Of(x.shape[0]);
         var objective = reconstruction.Plus(kl).div(perImage);
-        return new(objective, new Dictionary<string, Tensor>
+        return (new(objective, new Dictionary<string, Tensor>
         {
             [Metrics.Elbo] = -objective, [Metrics.Reconstruction] = reconstruction.div(perImage), [Metrics.Kl] = kl.div(perImage),
-        });
+        }), canvas);
     }
 
     public override Dictionary<string, double> Evaluate(ImageSet set, Binarization binarize)
@@ -144,7 +149,7 @@ public sealed class Draw : GenerativeModel
         {
             using var scope = NewDisposeScope();
             var x = images.narrow(0, start, Math.Min(500, set.Count - start));
-            var (r, k) = Terms(x, generator);
+            var (r, k, _) = Terms(x, generator);
             reconstruction += r.item<float>();
             kl += k.item<float>();
         }
@@ -165,30 +170,40 @@ public sealed class Draw : GenerativeModel
         return logPx.sub(logQOverP).view(k, b).logsumexp(0).sub_(Scalars.Of(Math.Log(k)));
     }
 
-    /// <summary>The decoder alone on z = z_1..T [n, T·zSize]: every canvas σ(c_t) and each write window.</summary>
-    DrawingSteps Generate(Tensor z)
+    /// <summary>
+    /// The decoder alone on z = z_1..T [n, T·zSize]: the final canvas c_T (logits) [n, 784]; a <paramref name="recorder"/>
+    /// keeps every canvas σ(c_t) and each write window.
+    /// </summary>
+    Tensor Generate(Tensor z, StepRecorder? recorder)
     {
         long n = z.shape[0];
         var zs = z.view(n, steps, zSize);
         var hDec = zeros(n, hidden); var cDec = zeros(n, hidden);
         var canvas = zeros(n, Pixels);
-        var recorder = new StepRecorder();
         for (int t = 0; t < steps; t++)
         {
             (hDec, cDec) = decoder.forward(zs[.., t], (hDec, cDec));       // h̃_dec_t from z̃_t ~ p(z) (Section 2.3)
             var (delta, window) = Write(hDec);
             canvas = canvas.Plus(delta);
-            recorder.Add(canvas, window, null);
+            recorder?.Add(canvas, window, null);
         }
-        return recorder.Steps();
+        return canvas;
     }
 
-    public override Tensor Decode(Tensor z, Tensor? labels) => Generate(z).Canvases.select(0, steps - 1);
+    /// <summary>The final canvas c_T (logits of p(x|z)) drawn from z = z_1..T [n, T·zSize], [n, 784]; differentiable, for DRAW-GAN's generator loss.</summary>
+    public Tensor DecodeLogits(Tensor z) => Generate(z, null);
+
+    public override Tensor Decode(Tensor z, Tensor? labels) => DecodeLogits(z).sigmoid();
 
     /// <summary>The final canvas σ(c_T) of a pass over x that takes each z_t at its posterior mean.</summary>
     public override Tensor Reconstruct(Tensor x, Tensor? labels) => Pass(x, null, means: true).Canvas.sigmoid();
 
-    public override DrawingSteps Frames(Tensor z, Tensor? labels) => Generate(z);
+    public override DrawingSteps Frames(Tensor z, Tensor? labels)
+    {
+        var recorder = new StepRecorder();
+        Generate(z, recorder);
+        return recorder.Steps();
+    }
 
     /// <summary>The pass of <see cref="Reconstruct"/>, step by step: each canvas, and where each step read x and wrote.</summary>
     public override DrawingSteps ReconstructionFrames(Tensor x, Tensor? labels)

@@ -15,6 +15,13 @@ public sealed record ModelInfo(string Name, string Title, Capability Capabilitie
     /// <summary>What the architecture choice changes for this model, for the form (null: the obvious).</summary>
     public string? ArchitectureHelp { get; init; }
 
+    /// <summary>
+    /// Whether its training reads the run's <see cref="RunConfig.Binarize"/> (dynamic binarization or grey levels);
+    /// false for a model that always trains on grey levels (the GANs whose discriminator sees real images), whose form
+    /// hides the option.
+    /// </summary>
+    public bool Binarizes { get; init; } = true;
+
     /// <summary>The charts of its run page, of the metrics it reports; null: <see cref="MetricCharts.Default"/> for its capabilities.</summary>
     public IReadOnlyList<MetricChart>? Charts { get; init; }
 
@@ -47,17 +54,33 @@ public static class ModelRegistry
         Register(new(ModelKind.Draw, "DRAW (recurrent, attention)", Capability.Likelihood | Capability.Frames, [Architecture.Fc],
             [nameof(RunConfig.DrawSteps), nameof(RunConfig.Attention), nameof(RunConfig.ReadSize), nameof(RunConfig.WriteSize)],
             c => new Draw(c.Latent, c.Hidden[0], c.DrawSteps, c.Attention, c.ReadSize, c.WriteSize)));
+        Register(new(ModelKind.DrawGan, "DRAW-GAN (DRAW with a discriminator on its canvas)", Capability.Likelihood | Capability.Frames | Capability.SeveralOptimizers, [Architecture.Fc],
+            [nameof(RunConfig.DrawSteps), nameof(RunConfig.Attention), nameof(RunConfig.ReadSize), nameof(RunConfig.WriteSize), nameof(RunConfig.AdversarialWeight), nameof(RunConfig.JudgeReconstructions)],
+            c => new DrawGan(c.Latent, c.Hidden[0], c.DrawSteps, c.Attention, c.ReadSize, c.WriteSize, c.AdversarialWeight, c.JudgeReconstructions))
+        {
+            ArchitectureHelp = "fc: DRAW's LSTMs, and a conv discriminator on its final canvas",
+            Charts = DrawGan.Charts,
+        });
         Register(new(ModelKind.VaeGan, "VAE-GAN (learned similarity)", Capability.Encoder | Capability.SeveralOptimizers, [Architecture.Conv],
             [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma))
         {
             ArchitectureHelp = "conv: the conv VAE's encoder and decoder, and a conv discriminator",
-            Charts = VaeGan.Charts,
+            Charts = LearnedSimilarityGan.Charts,
+            Binarizes = false,
+        });
+        Register(new(ModelKind.CvaeGan, "CVAE-GAN (conditional VAE-GAN)", Capability.Encoder | Capability.Conditional | Capability.SeveralOptimizers, [Architecture.Conv],
+            [nameof(RunConfig.Gamma)], c => new CvaeGan(c.Latent, c.Gamma))
+        {
+            ArchitectureHelp = "conv: the VAE-GAN's networks with the label y beside the image (encoder, discriminator) and beside z (decoder)",
+            Charts = LearnedSimilarityGan.Charts,
+            Binarizes = false,
         });
         Register(new(ModelKind.SslGan, "SSL-GAN (semi-supervised GAN, feature matching)", Capability.Classifier | Capability.SemiSupervised | Capability.SeveralOptimizers,
             [Architecture.Fc], [nameof(RunConfig.Labels), nameof(RunConfig.Split)], c => new SslGan(c.Latent))
         {
             ArchitectureHelp = "fc: the released MNIST code's networks (discriminator 784-1000-500-250-250-250-10, generator z-500-500-784); the latent size is z's, the hidden sizes are not used",
             Charts = SslGan.Charts,
+            Binarizes = false,
         });
     }
 

@@ -22,6 +22,10 @@ public static class ModelKind
     public const string SslGan = "ssl-gan";
     /// <summary>VAE-GAN (Larsen et al. 2016): a conv VAE whose reconstruction is judged in a discriminator's features.</summary>
     public const string VaeGan = "vae-gan";
+    /// <summary>CVAE-GAN: the VAE-GAN conditioned on the label (encoder, decoder and discriminator see y).</summary>
+    public const string CvaeGan = "cvae-gan";
+    /// <summary>DRAW-GAN: DRAW with a discriminator on its final canvas, whose GAN loss joins DRAW's objective.</summary>
+    public const string DrawGan = "draw-gan";
 }
 
 public enum Architecture { Fc, Conv }
@@ -104,11 +108,19 @@ public sealed record RunConfig
     /// <summary>DRAW with attention: the write patch is N×N (the paper's MNIST model: 5).</summary>
     public int WriteSize { get; init; } = 5;
     /// <summary>
-    /// VAE-GAN: γ, the weight of the feature-space reconstruction error L_llike against the GAN loss in the decoder's
+    /// VAE-GAN, CVAE-GAN: γ, the weight of the feature-space reconstruction error L_llike against the GAN loss in the decoder's
     /// update (Larsen et al. 2016, equation 9). L_llike sums ½(difference)² over the discriminator's 3,136 features of an
     /// image, hundreds of nats early on, while the GAN loss is a few nats: γ = 0.01 makes the two pull comparably.
     /// </summary>
     public double Gamma { get; init; } = 1e-2;
+    /// <summary>
+    /// DRAW-GAN: λ, the weight of the GAN loss −log D(σ(c_T)) against DRAW's negative ELBO in DRAW's update. Both are
+    /// nats per image, but the ELBO is ≈ 80–200 nats and the GAN loss ≈ 0.7 at balance: λ = 1 lets the GAN term shape
+    /// the samples without dominating the bound (its bound stays comparable with DRAW's); not yet tuned by measurement.
+    /// </summary>
+    public double AdversarialWeight { get; init; } = 1;
+    /// <summary>DRAW-GAN: the canvases of DRAW's training pass (reconstructions) are fakes too, beside the prior's (as in Larsen et al. 2016).</summary>
+    public bool JudgeReconstructions { get; init; }
     /// <summary>Stop after the epoch that ends past this many minutes of training (0 = no limit): fixed-time comparisons.</summary>
     public double MaxMinutes { get; init; }
 
@@ -171,6 +183,9 @@ public sealed record RunConfig
             Check(WriteSize is >= 1 and <= 28, nameof(WriteSize), $"The write patch must be 1 to 28 pixels square (got {WriteSize}).");
         if (info.Uses(nameof(Gamma)))
             Check(Gamma is > 0 and <= 1000 && double.IsFinite(Gamma), nameof(Gamma), $"Gamma must be in (0, 1000] (got {Gamma}).");
+        if (info.Uses(nameof(AdversarialWeight)))
+            Check(AdversarialWeight is >= 0 and <= 1000 && double.IsFinite(AdversarialWeight), nameof(AdversarialWeight),
+                $"The adversarial weight must be in [0, 1000] (got {AdversarialWeight}).");
         if (info.Uses(nameof(M1Epochs)))
             Check(M1Epochs is >= 1 and <= MaxEpochs, nameof(M1Epochs), $"M1 epochs must be between 1 and {MaxEpochs} (got {M1Epochs}).");
         return errors;

@@ -31,6 +31,9 @@ public sealed class RunForm
     /// <summary>Whether the chosen model uses this model-specific field (<see cref="ModelInfo.Options"/>).</summary>
     public bool Shows(string field) => Config.Info?.Uses(field) == true;
 
+    /// <summary>Whether the chosen model reads the binarization option (<see cref="ModelInfo.Binarizes"/>); the GANs train on grey levels.</summary>
+    public bool ShowsBinarization => Config.Info?.Binarizes != false;
+
     public sealed record Preset(string Name, string Description, RunConfig Config);
 
     public static readonly IReadOnlyList<Preset> Presets =
@@ -54,6 +57,10 @@ public sealed class RunForm
             new RunConfig { Model = ModelKind.Draw, Latent = 100, Hidden = [256], DrawSteps = 64, Attention = false, Epochs = 20 }),
         new("VAE-GAN", "Larsen et al. 2016 with the conv VAE's networks and γ = 1, on grey levels: a Fréchet distance of 64 after 6 epochs (17 min on one core here)",
             new RunConfig { Model = ModelKind.VaeGan, Arch = Architecture.Conv, Gamma = 1, Binarize = Binarization.None, Epochs = 6 }),
+        new("CVAE-GAN", "the VAE-GAN conditioned on the label (encoder, decoder and discriminator see y), γ = 1, on grey levels: samples one row per digit",
+            new RunConfig { Model = ModelKind.CvaeGan, Arch = Architecture.Conv, Gamma = 1, Binarize = Binarization.None, Epochs = 6 }),
+        new("DRAW-GAN, 90 minutes", "the DRAW, 90 minutes preset (T = 16, read and write 5×5) with a discriminator on its final canvas, λ = 1",
+            new RunConfig { Model = ModelKind.DrawGan, Latent = 100, Hidden = [256], DrawSteps = 16, ReadSize = 5, WriteSize = 5, Epochs = RunConfig.MaxEpochs, MaxMinutes = 90 }),
     ];
 
     public void Apply(RunConfig c)
@@ -96,6 +103,8 @@ public static class RunConfigRows
         if (Uses(nameof(RunConfig.M1Epochs))) yield return ("M1 epochs", $"{c.M1Epochs}");
         if (Uses(nameof(RunConfig.LearnedPrior))) yield return ("prior p(z|y)", c.LearnedPrior ? "learned per class" : "N(0, I)");
         if (Uses(nameof(RunConfig.Gamma))) yield return ("γ (L_llike against the GAN loss)", $"{c.Gamma:G4}");
+        if (Uses(nameof(RunConfig.AdversarialWeight))) yield return ("λ (GAN loss against DRAW's −ELBO)", $"{c.AdversarialWeight:G4}");
+        if (Uses(nameof(RunConfig.JudgeReconstructions))) yield return ("fakes judged", c.JudgeReconstructions ? "prior canvases and reconstructions" : "prior canvases");
         if (Uses(nameof(RunConfig.DrawSteps))) yield return ("steps T", $"{c.DrawSteps}");
         if (Uses(nameof(RunConfig.Attention)))
             yield return ("attention", c.Attention ? $"read {c.ReadSize}×{c.ReadSize}, write {c.WriteSize}×{c.WriteSize}" : "none (whole image read, whole canvas written)");
@@ -108,7 +117,7 @@ public static class RunConfigRows
         yield return ("batch size", $"{c.BatchSize}");
         yield return ("learning rate", $"{c.LearningRate:G4}");
         yield return ("seed", $"{c.Seed}");
-        yield return ("binarization", c.Binarize.ToString().ToLowerInvariant());
+        yield return ("binarization", info?.Binarizes == false ? "none (the model trains on grey levels)" : c.Binarize.ToString().ToLowerInvariant());
         yield return ("training images", c.TrainLimit == 0 ? "all" : $"{c.TrainLimit:N0}");
         yield return ("test images", c.TestLimit == 0 ? "all" : $"{c.TestLimit:N0}");
     }

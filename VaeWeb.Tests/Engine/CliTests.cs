@@ -22,6 +22,8 @@ public class CliTests
     [InlineData("Each hidden layer must have 1 to 4096 units (got 1000000)", "train", "--hidden", "500", "1000000")]
     [InlineData("Unknown dataset 'cifar'", "train", "--dataset", "cifar")]
     [InlineData("Cannot parse argument 'abc' for option '--epochs'", "train", "--epochs", "abc")]
+    [InlineData("The adversarial weight must be in [0, 1000] (got -1)", "train", "--model", "draw-gan", "--adversarial-weight", "-1")]
+    [InlineData("The CVAE-GAN (conditional VAE-GAN) has no fc architecture; choose conv", "train", "--model", "cvae-gan")]
     [InlineData("Unknown dataset 'svhm'", "data", "svhm")]
     [InlineData("SVHN (Street View House Numbers) needs a colour model", "train", "--dataset", "svhn")]
     [InlineData("Coloured MNIST (SVHN stand-in) needs a colour model", "train", "--dataset", "mnist-colour")]
@@ -199,7 +201,9 @@ public class CliTests
         Assert.Equal(0, exitCode);
         foreach (var command in new[] { "train", "evaluate", "data", "bench" }) Assert.Contains(command, output);
         var (_, trainHelp) = Engine("train", "--help");
-        foreach (var option in new[] { "--model", "--arch", "--dataset", "--latent", "--epochs", "--batch", "--lr", "--seed", "--output", "--resume", "--gamma" })
+        foreach (var option in new[] { "--model", "--arch", "--dataset", "--latent", "--epochs", "--batch", "--lr", "--seed", "--output", "--resume", "--gamma", "--adversarial-weight", "--judge-reconstructions" })
             Assert.Contains(option, trainHelp);
+        Assert.Contains("cvae-gan", trainHelp);                              // --model lists every registered model
+        Assert.Contains("draw-gan", trainHelp);
     }
 }

@@ -78,6 +78,36 @@ public class RunConfigTests
         Assert.Contains(new RunConfig { Model = ModelKind.VaeGan, Arch = Architecture.Fc }.Validate(), e => e.Field == "Arch" && e.Message.EndsWith("choose conv."));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1001)]
+    [InlineData(double.NaN)]
+    public void A_cvae_gan_validates_gamma_as_the_vae_gan_does_and_has_conv_networks_only(double gamma)
+    {
+        var cvaeGan = new RunConfig { Model = ModelKind.CvaeGan, Arch = Architecture.Conv, Gamma = gamma };
+        Assert.Equal(("Gamma", $"Gamma must be in (0, 1000] (got {gamma})."), Assert.Single(cvaeGan.Validate()));
+        Assert.Empty((cvaeGan with { Gamma = 1 }).Validate());
+        Assert.True(cvaeGan.IsConditional);
+        Assert.Contains(new RunConfig { Model = ModelKind.CvaeGan, Arch = Architecture.Fc }.Validate(), e => e.Field == "Arch" && e.Message.EndsWith("choose conv."));
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(1001)]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void A_draw_gans_adversarial_weight_outside_0_to_1000_is_rejected_and_other_models_ignore_it(double weight)
+    {
+        var drawGan = new RunConfig { Model = ModelKind.DrawGan, AdversarialWeight = weight };
+        Assert.Equal(("AdversarialWeight", $"The adversarial weight must be in [0, 1000] (got {weight})."), Assert.Single(drawGan.Validate()));
+        Assert.Empty((drawGan with { AdversarialWeight = 0 }).Validate());   // λ = 0: DRAW's own objective, the discriminator only watching
+        Assert.Empty(new RunConfig { Model = ModelKind.Draw, AdversarialWeight = weight }.Validate());
+        // DRAW's own options are checked for it too, and its fields survive the saved config.
+        Assert.Contains(new RunConfig { Model = ModelKind.DrawGan, DrawSteps = 0 }.Validate(), e => e.Field == "DrawSteps");
+        var saved = RunConfig.FromJson((drawGan with { AdversarialWeight = 2.5, JudgeReconstructions = true }).ToJson());
+        Assert.Equal((ModelKind.DrawGan, 2.5, true), (saved.Model, saved.AdversarialWeight, saved.JudgeReconstructions));
+    }
+
     [Fact]
     public void Json_round_trip_keeps_every_field()
     {

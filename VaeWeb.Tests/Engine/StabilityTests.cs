@@ -77,6 +77,22 @@ public class StabilityTests
         Directory.Delete(folder, recursive: true);
     }
 
+    [Theory]
+    [InlineData(ModelKind.CvaeGan)]
+    [InlineData(ModelKind.DrawGan)]
+    public void A_learning_rate_of_one_makes_the_other_gans_fail_in_their_first_epoch_with_no_checkpoint(string model)
+    {
+        var config = model == ModelKind.DrawGan
+            ? new RunConfig { Model = model, Latent = 8, Hidden = [64], DrawSteps = 6, ReadSize = 3, WriteSize = 5, Epochs = 1, BatchSize = 50, TrainLimit = 1000, TestLimit = 200, Seed = 1, LearningRate = 1 }
+            : VaeGanTests.Small with { Model = model, LearningRate = 1 };
+        var folder = Directory.CreateTempSubdirectory("vaeweb-nan-").FullName;
+        var (error, events) = Fail(config, folder);
+        Assert.Matches(@"^(The loss became (NaN|infinite) at step \d+ of epoch 1 \(.+ = .+\)|The GAN collapsed: .*); try a lower learning rate\.$", error.Message);
+        Assert.Empty(events.OfType<EpochReport>());
+        Assert.False(File.Exists(new RunFolder(folder).ModelFile), "a checkpoint of a run that completed no epoch");
+        Directory.Delete(folder, recursive: true);
+    }
+
     [Fact]
     public void The_collapse_rule_needs_every_condition_on_consecutive_steps()
     {

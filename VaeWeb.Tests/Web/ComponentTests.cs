@@ -74,6 +74,21 @@ public sealed class ComponentTests : IAsyncLifetime
         Assert.DoesNotContain("Labeled images", vae.Markup);
     }
 
+    [Theory]
+    [InlineData("Poster: FC VAE", true, null)]
+    [InlineData("Paper: DRAW with attention", true, null)]
+    [InlineData("DRAW-GAN, 90 minutes", true, "Adversarial weight (λ)")]
+    [InlineData("VAE-GAN", false, "Gamma (γ)")]
+    [InlineData("CVAE-GAN", false, "Gamma (γ)")]
+    public void The_binarization_field_shows_only_for_models_that_binarize_and_each_gan_shows_its_weight(string preset, bool binarizes, string? weight)
+    {
+        _context.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo("/runs/new?preset=" + Uri.EscapeDataString(preset));
+        var form = _context.Render<NewRunPage>();
+        Assert.Equal(binarizes, form.Markup.Contains(">Binarization<"));
+        foreach (var field in new[] { "Adversarial weight (λ)", "Gamma (γ)" })
+            Assert.Equal(field == weight, form.Markup.Contains(field));
+    }
+
     [Fact]
     public void Status_chip_names_the_status()
     {

@@ -23,11 +23,14 @@ public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
         await page.GetByRole(AriaRole.Link, new() { Name = "New run" }).First.ClickAsync();
         await page.WaitForURLAsync(url => url.EndsWith("/runs/new"));
         await Assertions.Expect(page.GetByLabel("Gamma (γ)")).ToHaveCountAsync(0);           // the VAE has no γ
+        var binarization = page.GetByRole(AriaRole.Combobox, new() { Name = "Binarization" });
+        await Assertions.Expect(binarization).ToHaveCountAsync(1);                            // the VAE binarizes as the option says
 
         await page.GetByRole(AriaRole.Combobox, new() { Name = "Model" }).ClickAsync();
         await page.GetByRole(AriaRole.Option, new() { Name = "VAE-GAN (learned similarity)" }).ClickAsync();
         // Its only architecture is chosen with it, and its γ appears, validated by the engine's own rule.
         await Assertions.Expect(page.GetByRole(AriaRole.Combobox, new() { Name = "Architecture" })).ToContainTextAsync("convolutional");
+        await Assertions.Expect(binarization).ToHaveCountAsync(0);                            // it trains on grey levels, whatever the option says
         var gamma = page.GetByLabel("Gamma (γ)");
         await gamma.FillAsync("0");
         await Assertions.Expect(page.GetByText("Gamma must be in (0, 1000] (got 0).").First).ToBeVisibleAsync();

@@ -1,0 +1,83 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace VaeWeb.Engine.Models;
+
+/// <summary>
+/// CVAE-GAN: Larsen et al.'s VAE-GAN (2016; losses, updates and balance rule in <see cref="LearnedSimilarityGan"/>)
+/// conditioned on the class label as the poster's CVAE is (Sohn et al. 2015): the encoder q(z|x,y), the decoder
+/// Dec(z,y) and the discriminator Dis(x,y) all see y one-hot, so Dis judges whether x is a real image of class y and
+/// L_llike compares x and x̃ in features of (x, y). Prior samples x_p = Dec(z_p, y) take the batch's labels. Keeping z
+/// and changing y restyles a digit. Sizes are <see cref="VaeGan"/>'s, with y added: as ten constant 28x28 planes beside
+/// the image at the encoder's and the discriminator's first convolution ([B, 11, 28, 28]), and beside z at the
+/// decoder's first layer ([B, Latent + 10]).
+/// </summary>
+public sealed class CvaeGan : LearnedSimilarityGan
+{
+    const int Side = 28, Classes = Cvae.Classes, C1 = 32, C2 = 64, Hidden = 256;
+    readonly Sequential encoder, decoder;                                    // [x; y planes] → [B, 256]; [z; y] → logits [B, 784]
+    readonly Linear q;                                                       // → μ and log σ² of q(z|x,y), [B, 2·Latent]
+    readonly Sequential features;                                            // Dis_l: [x; y planes] → [B, 64·7·7]
+    readonly Linear judge;                                                   // Dis_l(x, y) → logit of "x is a real y", [B, 1]
+
+    public override int Latent { get; }
+
+    public CvaeGan(int latent = 50, double gamma = 1e-2) : base(nameof(CvaeGan), gamma)
+    {
+        Latent = latent;
+        encoder = Sequential(
+            Conv2d(1 + Classes, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, 14, 14]
+            Conv2d(C1, C2, 4, stride: 2, padding: 1), Softplus(),            // [B, 64, 7, 7]
+            Flatten(), Linear(C2 * 7 * 7, Hidden), Softplus());              // [B, 256]
+        q = Linear(Hidden, 2 * latent);
+        decoder = Sequential(
+            Linear(latent + Classes, Hidden), Softplus(),
+            Linear(Hidden, C2 * 7 * 7), Softplus(),
+            Unflatten(1, [C2, 7, 7]),
+            ConvTranspose2d(C2, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, 14, 14]
+            ConvTranspose2d(C1, 1, 4, stride: 2, padding: 1),                // [B, 1, 28, 28]
+            Flatten());                                                      // [B, 784] logits
+        features = Sequential(
+            Conv2d(1 + Classes, C1, 4, stride: 2, padding: 1), LeakyReLU(0.2),   // [B, 32, 14, 14]
+            Conv2d(C1, C2, 4, stride: 2, padding: 1), LeakyReLU(0.2),            // [B, 64, 7, 7]: the l-th layer
+            Flatten());
+        judge = Linear(C2 * 7 * 7, 1);
+        RegisterComponents();
+    }
+
+    protected override bool SeesLabels => true;
+
+    static Tensor OneHot(Tensor labels, Tensor like) => functional.one_hot(labels, Classes).to(like.dtype);
+
+    /// <summary>x [B, 784] and labels [B] → the image and y's one-hot as ten constant planes, [B, 11, 28, 28].</summary>
+    static Tensor WithLabelPlanes(Tensor x, Tensor labels)
+    {
+        long b = x.shape[0];
+        var planes = OneHot(labels, x).view(b, Classes, 1, 1).expand(b, Classes, Side, Side);
+        return cat([x.view(b, 1, Side, Side), planes], 1);
+    }
+
+    static Tensor Labels(Tensor? labels) => labels ?? throw new ArgumentException("The CVAE-GAN needs each image's label.", nameof(labels));
+
+    /// <summary>q(z|x,y): x [B, 784], labels [B] → mean and log-variance, each [B, Latent].</summary>
+    public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)
+    {
+        var muLogVar = q.forward(encoder.forward(WithLabelPlanes(x, Labels(labels)))).chunk(2, 1);
+        return (muLogVar[0], muLogVar[1]);
+    }
+
+    /// <summary>Dec(z, y): z [n, Latent], labels [n] → Bernoulli logits [n, 784].</summary>
+    protected override Tensor DecodeLogits(Tensor z, Tensor? labels) => decoder.forward(cat([z, OneHot(Labels(labels), z)], 1));
+
+    /// <summary>Dis_l(x, y) [B, 3136] and the logit of Dis(x, y) [B].</summary>
+    protected override (Tensor Features, Tensor Logit) Discriminate(Tensor x, Tensor? labels)
+    {
+        var f = features.forward(WithLabelPlanes(x, Labels(labels)));
+        return (f, judge.forward(f).squeeze(1));
+    }
+
+    public override IEnumerable<Parameter> DiscriminatorParameters() => [.. features.parameters(), .. judge.parameters()];
+    public override IEnumerable<Parameter> EncoderParameters() => [.. encoder.parameters(), .. q.parameters()];
+    public override IEnumerable<Parameter> DecoderParameters() => decoder.parameters();
+}
