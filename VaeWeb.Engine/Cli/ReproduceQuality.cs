@@ -34,6 +34,10 @@ static partial class ReproduceCommand
         new("conv-vae-quality", QualityConfig(ModelKind.Vae, Architecture.Conv), "conv VAE"),
         new("vae-gan-quality", QualityConfig(ModelKind.VaeGan, Architecture.Conv) with { Binarize = Binarization.None },
             "VAE-GAN, γ 0.01 (the conv VAE's encoder and decoder)", Reference: "conv-vae-quality"),
+        // DRAW as issue 13's curve (T = 16, read and write 5x5), and DRAW-GAN: the same DRAW and a discriminator on its canvas.
+        new("draw-quality", DrawConfig(16, true, 5, 5, QualityMinutes), "DRAW, T = 16, attention (read 5x5, write 5x5)"),
+        new("draw-gan-quality", DrawConfig(16, true, 5, 5, QualityMinutes) with { Model = ModelKind.DrawGan },
+            "DRAW-GAN, λ 1 (the same DRAW, a discriminator on its final canvas)", Reference: "draw-quality"),
     ];
 
     /// <summary>One quality measurement: the last epoch's sample quality (and test bound, for models with a likelihood).</summary>
