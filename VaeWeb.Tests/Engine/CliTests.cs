@@ -174,7 +174,7 @@ public class CliTests
         var (exitCode, output) = Engine("reproduce", "--table-only", "--output", Path.Combine(folder, "results.md"));
         Assert.True(exitCode == 0, output);
         var table = File.ReadAllText(Path.Combine(folder, "results.md"));
-        Assert.Contains("| conv VAE | 10 min × 1 core | 1, 2 | 4.0 ± 0.0 | **75.0 ± 35.4** | – |", table);
+        Assert.Contains("| conv VAE, grey levels | 10 min × 1 core | 1, 2 | 4.0 ± 0.0 | **75.0 ± 35.4** | – |", table);
         Assert.Contains("| **35.0 ± 5.0** | 0.50× ± 0.14 (2 seeds, vs conv-vae-quality) | 0.900 ± 0.000 | 81.7% ± 10.4 | 2 of 3 |", table);
         Assert.Equal(5, System.Text.RegularExpressions.Regex.Matches(table, "quality`, seed").Count);   // every measurement listed
     }
