@@ -149,7 +149,15 @@ public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, I
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
-        try { while (await timer.WaitForNextTickAsync(stopping)) await FlushAsync(); }
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping))
+            {
+                // A background service's exception stops the whole host: a failed write costs its points, not the server.
+                try { await FlushAsync(); }
+                catch (Exception e) when (e is not OperationCanceledException) { log.LogError(e, "Writing a batch of metric points failed; the points are lost, the server goes on"); }
+            }
+        }
         catch (OperationCanceledException) { }
         await FlushAsync();
     }
