@@ -59,6 +59,8 @@ public class ClusterTests(ClusterServices services, ITestOutputHelper output) : 
     sealed class Cluster(ClusterServices services, ITestOutputHelper output) : IAsyncDisposable
     {
         public List<VaeWebServer> Replicas { get; } = [];
+        string? _database;
+        Process? _process;
         public ConcurrentQueue<(string Worker, string Message)> WorkerLog { get; } = new();
         readonly List<(EngineWorker Worker, Task Running)> _workers = [];
         readonly CancellationTokenSource _stopping = new();
@@ -67,14 +69,44 @@ public class ClusterTests(ClusterServices services, ITestOutputHelper output) : 
 
         public async Task StartReplicasAsync(int count)
         {
-            var database = await services.NewDatabaseAsync();
+            _database ??= await services.NewDatabaseAsync();
             var settings = new Dictionary<string, string>(VaeWebServer.WarningsOnly) { ["Engine:Redis"] = services.Redis!.Configuration };
-            for (var i = 0; i < count; i++) Replicas.Add(VaeWebServer.StartReplica(database, settings));
+            for (var i = 0; i < count; i++) Replicas.Add(VaeWebServer.StartReplica(_database, settings));
         }
 
-        public async Task StartProxyAsync()
+        /// <summary>A replica as a process of its own (VaeWeb.Server built beside the tests), to be killed with a signal.</summary>
+        public async Task<(Process Process, Uri Address)> StartReplicaProcessAsync()
         {
-            _proxy = ReplicaProxy.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default", "Error"], [.. Replicas.Select(r => r.Address.ToString())]);
+            _database ??= await services.NewDatabaseAsync();
+            var port = PostgresServer.FreePort();
+            var program = AppContext.BaseDirectory.Replace("VaeWeb.Tests", "VaeWeb.Server") + "VaeWeb.Server";
+            var start = new ProcessStartInfo(program) { WorkingDirectory = Path.GetDirectoryName(program)!, RedirectStandardOutput = true, RedirectStandardError = true };
+            start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+            start.Environment["Engine__Database"] = _database;
+            start.Environment["Engine__Redis"] = services.Redis!.Configuration;
+            start.Environment["Engine__EmbeddedWorker"] = "false";
+            start.Environment["Engine__RunsDirectory"] = Directory.CreateTempSubdirectory("vaeweb-replica-").FullName;
+            start.Environment["Engine__WorkerToken"] = VaeWebServer.Token;
+            start.Environment["Auth__Token"] = VaeWebServer.AccessToken;
+            start.Environment["Logging__LogLevel__Default"] = "Warning";
+            _process = Process.Start(start)!;
+            _process.OutputDataReceived += (_, _) => { };
+            _process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 }) output.WriteLine($"replica process: {e.Data}"); };
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+            var address = new Uri($"http://127.0.0.1:{port}/");
+            using var http = new HttpClient { BaseAddress = address };
+            await WaitUntil(async () =>
+            {
+                try { return (await http.GetAsync("/health")).IsSuccessStatusCode; }
+                catch (HttpRequestException) { return false; }
+            }, TimeSpan.FromMinutes(1), "the replica process answers /health");
+            return (_process, address);
+        }
+
+        public async Task StartProxyAsync(IEnumerable<Uri> replicas)
+        {
+            _proxy = ReplicaProxy.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default", "Error"], [.. replicas.Select(r => r.ToString())]);
             await _proxy.StartAsync();
             ProxyAddress = new Uri(_proxy.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         }
@@ -99,6 +131,7 @@ public class ClusterTests(ClusterServices services, ITestOutputHelper output) : 
                 await worker.DisposeAsync();
             }
             if (_proxy is not null) await _proxy.DisposeAsync();
+            if (_process is { HasExited: false }) { _process.Kill(); await _process.WaitForExitAsync(); }
             foreach (var replica in Replicas) await replica.DisposeAsync();
         }
     }
@@ -210,32 +243,39 @@ public class ClusterTests(ClusterServices services, ITestOutputHelper output) : 
         Assert.True(dispatch < RunDispatcher.PollInterval.TotalMilliseconds, $"dispatch across replicas took {dispatch:F0} ms: Redis did not carry the news, a poll found the run");
     }
 
-    [SkippableFact]
-    public async Task A_replica_stopped_mid_run_leaves_its_runs_to_the_other_through_the_proxy()
+    [SkippableTheory]
+    [InlineData("KILL")]
+    [InlineData("TERM")]
+    public async Task A_replica_killed_or_stopped_mid_run_leaves_its_run_to_the_other_through_the_proxy(string signal)
     {
         Skip.If(services.Unavailable is not null, services.Unavailable);
         await using var cluster = new Cluster(services, output);
-        await cluster.StartReplicasAsync(2);
-        await cluster.StartProxyAsync();
-        var (a, b) = (cluster.Replicas[0], cluster.Replicas[1]);
+        await cluster.StartReplicasAsync(1);
+        var b = cluster.Replicas[0];
+        var (a, aAddress) = await cluster.StartReplicaProcessAsync();
+        await cluster.StartProxyAsync([aAddress, b.Address]);
         // Through the proxy, round robin: one worker lands on each replica and stays there (the affinity cookie).
+        var onB = b.Services.GetRequiredService<RunDispatcher>();
         cluster.StartWorker(cluster.ProxyAddress!, "worker-1");
-        await WaitUntil(() => a.Services.GetRequiredService<RunDispatcher>().WorkerCount + b.Services.GetRequiredService<RunDispatcher>().WorkerCount == 1, TimeSpan.FromSeconds(30), "worker-1 connects");
+        await WaitUntil(() => cluster.WorkerLog.Any(l => l.Message.StartsWith("connected")), TimeSpan.FromSeconds(30), "worker-1 connects");
         cluster.StartWorker(cluster.ProxyAddress!, "worker-2");
-        await WaitUntil(() => a.Services.GetRequiredService<RunDispatcher>().WorkerCount == 1 && b.Services.GetRequiredService<RunDispatcher>().WorkerCount == 1,
-            TimeSpan.FromSeconds(30), "one worker on each replica");
+        await WaitUntil(() => cluster.WorkerLog.Count(l => l.Message.StartsWith("connected")) == 2, TimeSpan.FromSeconds(30), "worker-2 connects");
+        await WaitUntil(() => onB.WorkerCount == 1, TimeSpan.FromSeconds(10), "one worker on each replica");
 
         var config = Tiny with { Epochs = 4, TrainLimit = 2000 };
         var runs = new List<Run>();
         for (var i = 0; i < 3; i++) runs.Add(await Runs(b).SubmitAsync(config with { Seed = i + 1 }, $"survivor {i + 1}"));
-        // Stop A once the run its worker trains has saved an epoch: mid-run, with a checkpoint to resume from.
-        long onA = 0;
-        await WaitUntil(async () => a.Services.GetRequiredService<RunDispatcher>().RunsTraining is [var id]
-            && (await Runs(b).FindAsync(onA = id))!.EpochsDone >= 1, TimeSpan.FromMinutes(1), "A's worker saves an epoch");
-        await a.DisposeAsync();
-        cluster.Replicas.Remove(a);
-        var stopped = (await Runs(b).FindAsync(onA))!;
-        output.WriteLine($"stopped replica A during run {onA} ({stopped.Status}, {stopped.EpochsDone} of {config.Epochs} epochs done)");
+        // Kill A once the run its worker trains has saved an epoch: mid-run, with a checkpoint to resume from.
+        Run? onA = null;
+        await WaitUntil(async () => (onA = (await Runs(b).ListAsync()).FirstOrDefault(r => r.Status == RunStatus.Running && !onB.RunsTraining.Contains(r.Id))) is { EpochsDone: >= 1 },
+            TimeSpan.FromMinutes(1), "A's worker saves an epoch");
+        var sinceKill = Stopwatch.StartNew();
+        using (var kill = Process.Start("kill", ["-s", signal, a.Id.ToString()])) await kill.WaitForExitAsync();
+        await a.WaitForExitAsync();
+        var left = (await Runs(b).FindAsync(onA!.Id))!;
+        output.WriteLine($"replica A ({signal}) ended during run {left.Id} ({left.Status}, {left.EpochsDone} of {config.Epochs} epochs done)");
+        await WaitUntil(() => cluster.WorkerLog.Any(l => l.Message.StartsWith($"run {left.Id}: resuming after epoch")), TimeSpan.FromMinutes(1), "the run resumes through B");
+        output.WriteLine($"run {left.Id} resumed through replica B {sinceKill.Elapsed.TotalSeconds:F1} s after the signal");
 
         foreach (var run in runs)
         {
@@ -243,7 +283,7 @@ public class ClusterTests(ClusterServices services, ITestOutputHelper output) : 
             Assert.True((done.Status, done.EpochsDone) == (RunStatus.Completed, config.Epochs), $"run {run.Id} is {done.Status} after {done.EpochsDone} epochs: {done.Error}");
             await AssertStoredOnce(b, run.Id);
         }
-        Assert.Contains(cluster.WorkerLog, l => l.Message.StartsWith($"run {onA}: resuming after epoch"));
+        Assert.Contains(cluster.WorkerLog, l => l.Message.StartsWith($"run {left.Id}: resuming after epoch"));
         Assert.Equal(runs.Select(r => r.Id).Order(), cluster.FreshStarts().Order());    // none started twice
     }
 }
