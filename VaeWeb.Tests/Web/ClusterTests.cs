@@ -51,7 +51,7 @@ public sealed class ClusterServices : IAsyncLifetime
 /// workers: queued runs are each trained once, live points cross replicas, a stopped replica's runs finish through the
 /// other, and everything stored (checkpoints, galleries) is served by either.
 /// </summary>
-public class ClusterTests(ClusterServices services, ITestOutputHelper output) : IClassFixture<ClusterServices>
+public class ClusterTests(ClusterServices services, Browser browser, ITestOutputHelper output) : IClassFixture<ClusterServices>, IClassFixture<Browser>
 {
     // One epoch of 500 images: a second or two of training each.
     static readonly RunConfig Tiny = new() { Epochs = 1, TrainLimit = 500, TestLimit = 100, Hidden = [64], Latent = 8 };
@@ -241,6 +241,28 @@ public class ClusterTests(ClusterServices services, ITestOutputHelper output) : 
         output.WriteLine($"live-point delay, B's feed to the runs hub viewer on A (250 ms batches): median {hubDelays[hubDelays.Count / 2]:F0} ms, max {hubDelays[^1]:F0} ms, {hubDelays.Count} steps");
         output.WriteLine($"live-point delay, B's feed to A's feed (pages on A): median {feedDelays[feedDelays.Count / 2]:F1} ms, max {feedDelays[^1]:F1} ms");
         Assert.True(dispatch < RunDispatcher.PollInterval.TotalMilliseconds, $"dispatch across replicas took {dispatch:F0} ms: Redis did not carry the news, a poll found the run");
+    }
+
+    [SkippableFact]
+    public async Task A_browser_on_one_replica_watches_a_run_trained_through_the_other()
+    {
+        Skip.If(services.Unavailable is not null, services.Unavailable);
+        await using var cluster = new Cluster(services, output);
+        await cluster.StartReplicasAsync(2);
+        var (a, b) = (cluster.Replicas[0], cluster.Replicas[1]);
+        var run = await Runs(a).SubmitAsync(Tiny with { Epochs = 2, TrainLimit = 10_000 }, "watched in a browser");
+        var page = await browser.NewPageAsync(a);
+        await page.GotoAsync(new Uri(a.Address, $"/runs/{run.Id}").ToString());
+        await Microsoft.Playwright.Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync("queued", new() { Timeout = 30_000 });
+
+        cluster.StartWorker(b.Address, "worker-b");                           // the only worker, on the other replica
+        await WaitUntil(async () => await EndToEndTests.StepPoints(page, run.Id) > 0 && await page.GetByTestId("run-status").TextContentAsync() == "running",
+            TimeSpan.FromMinutes(1), "live points on A's page while the run trains on B");
+        await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 120_000 });
+        var stored = (await Runs(a).HistoryAsync(run.Id))!.Metrics.Where(m => m.Scope == "step" && m.Name == Metrics.Elbo).Count();
+        await EndToEndTests.WaitForPointsAsync(page, run.Id, n => n == stored, $"all {stored} stored steps on the page");
+        await EndToEndTests.AssertNoStepTwice(page, run.Id, "after the run, watched from the other replica");
+        await Browser.Screenshot(page, "cluster-run-watched-from-the-other-replica");
     }
 
     [SkippableTheory]
