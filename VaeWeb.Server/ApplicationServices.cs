@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -60,7 +61,15 @@ public static class ApplicationServices
         var signalR = services.AddSignalR().AddHubOptions<EngineHub>(o => o.MaximumReceiveMessageSize = WorkerProtocol.MaximumMessageBytes);
         // Several replicas: Redis carries every hub's group and client messages between them (a viewer connected to one
         // replica gets the points of a run whose worker is connected to another).
-        if (engine.Redis.Length > 0) signalR.AddStackExchangeRedis(engine.Redis, o => o.Configuration.ChannelPrefix = RedisChannel.Literal("vaeweb"));
+        if (engine.Redis.Length > 0)
+        {
+            signalR.AddStackExchangeRedis(engine.Redis, o => o.Configuration.ChannelPrefix = RedisChannel.Literal("vaeweb"));
+            // The run updates between replicas (RunFeedRelay), and the keys that protect sign-in cookies and antiforgery
+            // tokens, which every replica must share (they may run on different machines).
+            var redis = new Lazy<IConnectionMultiplexer>(() => ConnectionMultiplexer.Connect(engine.Redis));
+            services.AddSingleton(_ => redis.Value);
+            services.AddDataProtection().SetApplicationName("VaeWeb").PersistKeysToStackExchangeRedis(() => redis.Value.GetDatabase(), "vaeweb:data-protection-keys");
+        }
 
         services.AddSingleton<RunFeed>();
         services.AddHostedService<RunBroadcaster>();

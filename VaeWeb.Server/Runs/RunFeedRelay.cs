@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
@@ -13,19 +12,17 @@ namespace VaeWeb.Server.Runs;
 /// points of a run whose worker is connected to another, and a run queued on one replica is handed out at once by any
 /// replica with an idle worker. The runs hub needs none of this: SignalR's Redis backplane carries its batches.
 /// </summary>
-public sealed class RunFeedRelay(RunFeed feed, RunDispatcher dispatcher, IOptions<EngineOptions> options, ILogger<RunFeedRelay> log) : IHostedService, IAsyncDisposable
+public sealed class RunFeedRelay(RunFeed feed, RunDispatcher dispatcher, IConnectionMultiplexer redis, ILogger<RunFeedRelay> log) : IHostedService
 {
     static readonly RedisChannel Channel = RedisChannel.Literal("vaeweb:run-updates");
     readonly string _origin = Guid.NewGuid().ToString("N");
-    ConnectionMultiplexer? _redis;
     IDisposable? _subscription;
 
     sealed record Relayed(string Origin, RunUpdate Update);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _redis = await ConnectionMultiplexer.ConnectAsync(options.Value.Redis);
-        var subscriber = _redis.GetSubscriber();
+        var subscriber = redis.GetSubscriber();
         await subscriber.SubscribeAsync(Channel, (channel, message) =>
         {
             var relayed = JsonSerializer.Deserialize<Relayed>((string)message!, RunConfig.Json);
@@ -49,10 +46,5 @@ public sealed class RunFeedRelay(RunFeed feed, RunDispatcher dispatcher, IOption
     {
         _subscription?.Dispose();
         return Task.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_redis is not null) await _redis.DisposeAsync();
     }
 }

@@ -265,6 +265,25 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         await Browser.Screenshot(page, "cluster-run-watched-from-the-other-replica");
     }
 
+    [SkippableFact]
+    public async Task A_run_training_through_one_replica_is_cancelled_from_the_other()
+    {
+        Skip.If(services.Unavailable is not null, services.Unavailable);
+        await using var cluster = new Cluster(services, output);
+        await cluster.StartReplicasAsync(2);
+        var (a, b) = (cluster.Replicas[0], cluster.Replicas[1]);
+        cluster.StartWorker(b.Address, "worker-b");
+        var run = await Runs(a).SubmitAsync(Tiny with { Epochs = 20, TrainLimit = 10_000 }, "cancelled from A");
+        await WaitUntil(() => a.Services.GetRequiredService<RunFeed>().LatestStep(run.Id) is not null, TimeSpan.FromMinutes(1), "A hears of the run's steps");
+
+        using var http = a.CreateClient();
+        var cancel = await http.PostAsync($"/api/runs/{run.Id}/cancel", null);
+        Assert.True(cancel.IsSuccessStatusCode, $"cancel answered {cancel.StatusCode}");
+        var done = await a.WaitForRunToFinish(run.Id, TimeSpan.FromSeconds(30));
+        Assert.Equal(RunStatus.Cancelled, done.Status);
+        Assert.Contains(cluster.WorkerLog, l => l.Message == $"run {run.Id}: cancelled");
+    }
+
     [SkippableTheory]
     [InlineData("KILL")]
     [InlineData("TERM")]
