@@ -77,7 +77,11 @@ public static class ApplicationServices
         services.AddHostedService(sp => sp.GetRequiredService<RunRecorder>());
         services.AddSingleton<RunDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<RunDispatcher>());
-        if (engine.Redis.Length > 0) services.AddHostedService<RunFeedRelay>();
+        if (engine.Redis.Length > 0)
+        {
+            services.AddHostedService<RunFeedRelay>();
+            services.AddHostedService<WorkerLeases>();
+        }
         services.AddSingleton<RunService>();
         services.AddHostedService<EmbeddedWorker>();
         // One copy of each dataset in memory, for the embedded worker's training and for exploring.

@@ -26,6 +26,12 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
 
     public int WorkerCount { get { lock (_workers) return _workers.Count; } }
 
+    /// <summary>The names of the workers connected to this server.</summary>
+    public IReadOnlyList<string> WorkerNames { get { lock (_workers) return [.. _workers.Values.Select(w => w.Name)]; } }
+
+    /// <summary>Raised with a worker's name when it says Ready, before it is given a run.</summary>
+    public event Action<string>? WorkerConnected;
+
     /// <summary>The runs this server's workers are training now.</summary>
     public IReadOnlyList<long> RunsTraining { get { lock (_workers) return [.. _workers.Values.Where(w => w.RunId is not null).Select(w => w.RunId!.Value)]; } }
 
@@ -43,6 +49,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
                 _workers[connectionId] = new(name, null);
             }
             log.LogInformation("Worker {Worker} is ready ({ConnectionId})", name, connectionId);
+            WorkerConnected?.Invoke(name);
             if (options.Value.UsesPostgres && await ReclaimAsync(connectionId, name)) return;
         }
         finally { _gate.Release(); }

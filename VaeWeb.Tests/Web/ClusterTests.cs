@@ -62,7 +62,7 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         string? _database;
         Process? _process;
         public ConcurrentQueue<(string Worker, string Message)> WorkerLog { get; } = new();
-        readonly List<(EngineWorker Worker, Task Running)> _workers = [];
+        readonly List<(string Name, EngineWorker Worker, Task Running, CancellationTokenSource Stopping)> _workers = [];
         readonly CancellationTokenSource _stopping = new();
         WebApplication? _proxy;
         public Uri? ProxyAddress { get; private set; }
@@ -115,7 +115,16 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         {
             var worker = new EngineWorker(server, VaeWebServer.Token, Directory.CreateTempSubdirectory($"vaeweb-{name}-").FullName, services.Datasets,
                 m => { WorkerLog.Enqueue((name, m)); output.WriteLine($"{name}: {m}"); }) { Name = name };
-            _workers.Add((worker, Task.Run(() => worker.RunAsync(_stopping.Token))));
+            var stopping = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            _workers.Add((name, worker, Task.Run(() => worker.RunAsync(stopping.Token)), stopping));
+        }
+
+        /// <summary>Stops the worker as its machine dying would: it says nothing more to any server.</summary>
+        public async Task StopWorkerAsync(string name)
+        {
+            var (_, worker, running, stopping) = _workers.Single(w => w.Name == name);
+            stopping.Cancel();
+            try { await running; } catch (Exception) { }
         }
 
         /// <summary>The ids of the runs each "training" (fresh start) log line names, one entry per start.</summary>
@@ -125,7 +134,7 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         public async ValueTask DisposeAsync()
         {
             _stopping.Cancel();
-            foreach (var (worker, running) in _workers)
+            foreach (var (_, worker, running, _) in _workers)
             {
                 try { await running; } catch (Exception) { }
                 await worker.DisposeAsync();
@@ -282,6 +291,28 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         var done = await a.WaitForRunToFinish(run.Id, TimeSpan.FromSeconds(30));
         Assert.Equal(RunStatus.Cancelled, done.Status);
         Assert.Contains(cluster.WorkerLog, l => l.Message == $"run {run.Id}: cancelled");
+    }
+
+    [SkippableFact]
+    public async Task A_run_whose_replica_and_worker_both_die_is_marked_interrupted_by_the_other_replica()
+    {
+        Skip.If(services.Unavailable is not null, services.Unavailable);
+        await using var cluster = new Cluster(services, output);
+        await cluster.StartReplicasAsync(1);
+        var b = cluster.Replicas[0];
+        var (a, aAddress) = await cluster.StartReplicaProcessAsync();
+        cluster.StartWorker(aAddress, "worker-a");
+        var run = await Runs(b).SubmitAsync(Tiny with { Epochs = 20, TrainLimit = 10_000 }, "orphan");
+        await b.WaitForRun(run.Id, r => r.Status == RunStatus.Running, TimeSpan.FromMinutes(1), "A's worker takes the run");
+
+        a.Kill();
+        await a.WaitForExitAsync();
+        await cluster.StopWorkerAsync("worker-a");
+        var sinceKill = Stopwatch.StartNew();
+        var interrupted = await b.WaitForRun(run.Id, r => r.Status != RunStatus.Running, WorkerLeases.Lifetime * 3, "B interrupts the orphaned run");
+        output.WriteLine($"run {run.Id} marked {interrupted.Status} by replica B {sinceKill.Elapsed.TotalSeconds:F1} s after its replica and worker died (lease {WorkerLeases.Lifetime.TotalSeconds:F0} s)");
+        Assert.Equal((RunStatus.Interrupted, WorkerLeases.WorkerLost), (interrupted.Status, interrupted.Error));
+        Assert.True(interrupted.CanResume);
     }
 
     [SkippableTheory]
