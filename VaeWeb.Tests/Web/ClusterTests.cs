@@ -259,9 +259,12 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         await using var cluster = new Cluster(services, output);
         await cluster.StartReplicasAsync(2);
         var (a, b) = (cluster.Replicas[0], cluster.Replicas[1]);
+        await cluster.StartProxyAsync([a.Address]);                            // the browser reaches A through YARP, as in scripts/cluster
         var run = await Runs(a).SubmitAsync(Tiny with { Epochs = 2, TrainLimit = 10_000 }, "watched in a browser");
-        var page = await browser.NewPageAsync(a);
-        await page.GotoAsync(new Uri(a.Address, $"/runs/{run.Id}").ToString());
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(new Uri(cluster.ProxyAddress!, $"/signin?token={VaeWebServer.AccessToken}&returnUrl=/signin").ToString());
+        await page.GetByTestId("signin-done").WaitForAsync();
+        await page.GotoAsync(new Uri(cluster.ProxyAddress!, $"/runs/{run.Id}").ToString());
         await Microsoft.Playwright.Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync("queued", new() { Timeout = 30_000 });
 
         cluster.StartWorker(b.Address, "worker-b");                           // the only worker, on the other replica
