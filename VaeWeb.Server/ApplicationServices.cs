@@ -63,12 +63,12 @@ public static class ApplicationServices
         // replica gets the points of a run whose worker is connected to another).
         if (engine.Redis.Length > 0)
         {
-            signalR.AddStackExchangeRedis(engine.Redis, o => o.Configuration.ChannelPrefix = RedisChannel.Literal("vaeweb"));
+            signalR.AddStackExchangeRedis(engine.Redis, o => o.Configuration.ChannelPrefix = RedisChannel.Literal(engine.RedisPrefix));
             // The run updates between replicas (RunFeedRelay), and the keys that protect sign-in cookies and antiforgery
             // tokens, which every replica must share (they may run on different machines).
             var redis = new Lazy<IConnectionMultiplexer>(() => ConnectionMultiplexer.Connect(engine.Redis));
             services.AddSingleton(_ => redis.Value);
-            services.AddDataProtection().SetApplicationName("VaeWeb").PersistKeysToStackExchangeRedis(() => redis.Value.GetDatabase(), "vaeweb:data-protection-keys");
+            services.AddDataProtection().SetApplicationName("VaeWeb").PersistKeysToStackExchangeRedis(() => redis.Value.GetDatabase(), engine.RedisPrefix + "data-protection-keys");
         }
 
         services.AddSingleton<RunFeed>();
@@ -114,9 +114,9 @@ public static class ApplicationServices
         if (!options.UsesPostgres) Directory.CreateDirectory(Path.GetDirectoryName(app.Services.GetRequiredService<DataFolder>().Database)!);
         await using var db = await dbs.CreateDbContextAsync();
         await db.MigrateAsync(app.Logger);
-        // On PostgreSQL other replicas may be training the runs marked running: a run is left to its worker, which on
-        // reconnecting to any replica gets it back to resume (RunDispatcher.WorkerReadyAsync).
-        var orphans = options.UsesPostgres ? new List<Run>() : await db.Runs.Where(r => r.Status == RunStatus.Running).ToListAsync();
+        // Replicas: other replicas may be training the runs marked running. A run is left to its worker, which on
+        // reconnecting to any replica gets it back to resume (RunDispatcher), or to its lease (WorkerLeases).
+        var orphans = options.Replicated ? new List<Run>() : await db.Runs.Where(r => r.Status == RunStatus.Running).ToListAsync();
         foreach (var run in orphans)
         {
             run.Status = RunStatus.Interrupted;

@@ -21,6 +21,9 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     readonly Channel<Func<Task>> _outbox = Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     CancellationTokenSource? _currentRun;
     Task _training = Task.CompletedTask;                                    // awaited on dispose: the run uses the dataset tensors
+    // Bumped when the connection is lost: what was queued for the lost connection (reports, a checkpoint upload, the Finish
+    // of the run the loss stopped) is never sent on the next one, to a server (or another replica) that did not ask for it.
+    int _connectionGeneration;
 
     public string Name { get; init; } = Environment.MachineName;
 
@@ -34,6 +37,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         // The server marks a run interrupted when its worker's connection drops: training on would be wasted work.
         _connection.Reconnecting += _ =>
         {
+            Interlocked.Increment(ref _connectionGeneration);
             if (_currentRun is { } run) { log("lost the server connection: stopping the current run (the server marks it interrupted)"); CancelQuietly(run); }
             return Task.CompletedTask;
         };
@@ -122,9 +126,10 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
                     // A copy, streamed from disk after this callback returns: the next epoch may overwrite model.pt.
                     var upload = Path.Combine(folder, $"upload-epoch{saved.Epoch}.pt");
                     File.Copy(saved.Path, upload, overwrite: true);
+                    var generation = Volatile.Read(ref _connectionGeneration);
                     Send(async () =>
                     {
-                        try { await _connection.InvokeAsync(WorkerProtocol.UploadCheckpoint, runId, saved.Epoch, new FileInfo(upload).Length, Chunks(upload)); }
+                        try { await _connection.InvokeAsync(WorkerProtocol.UploadCheckpoint, runId, saved.Epoch, new FileInfo(upload).Length, Chunks(upload, generation)); }
                         finally { File.Delete(upload); }
                     });
                 }
@@ -145,19 +150,24 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         Send(() => _connection.SendAsync(WorkerProtocol.Ready, Name));
     }
 
-    void Send(Func<Task> send) => _outbox.Writer.TryWrite(send);
+    void Send(Func<Task> send)
+    {
+        var generation = Volatile.Read(ref _connectionGeneration);
+        _outbox.Writer.TryWrite(() => generation == Volatile.Read(ref _connectionGeneration) ? send() : Task.CompletedTask);
+    }
 
     static void CancelQuietly(CancellationTokenSource run)
     {
         try { run.Cancel(); } catch (ObjectDisposedException) { }              // the run ended meanwhile
     }
 
-    static async IAsyncEnumerable<byte[]> Chunks(string path)
+    /// <summary>The file in chunks, ending early if the connection it was for is lost (the server then refuses the short upload).</summary>
+    async IAsyncEnumerable<byte[]> Chunks(string path, int generation)
     {
         await using var file = File.OpenRead(path);
         var buffer = new byte[WorkerProtocol.CheckpointChunkBytes];
         int read;
-        while ((read = await file.ReadAsync(buffer)) > 0) yield return buffer[..read];
+        while (generation == Volatile.Read(ref _connectionGeneration) && (read = await file.ReadAsync(buffer)) > 0) yield return buffer[..read];
     }
 
     public async ValueTask DisposeAsync()

@@ -20,6 +20,18 @@ public sealed class EngineOptions
     /// <summary>A connection string names its keys ("Host=…"); anything else is a SQLite file.</summary>
     public bool UsesPostgres => IsPostgres(Database);
 
+    /// <summary>
+    /// Replicas: PostgreSQL and Redis. A run's fate is then not one replica's to decide when its worker's connection
+    /// drops: the worker may be training on through another replica (see RunDispatcher and WorkerLeases).
+    /// </summary>
+    public bool Replicated => UsesPostgres && Redis.Length > 0;
+
+    /// <summary>
+    /// What this app's Redis channels and keys start with: the replicas of one database share them, and apps on another
+    /// database (another cluster, another test) sharing the Redis never see them.
+    /// </summary>
+    public string RedisPrefix => $"vaeweb:{(UsesPostgres && new Npgsql.NpgsqlConnectionStringBuilder(Database) is var c ? $"{c.Host}:{c.Port}/{c.Database}" : Database)}:";
+
     public static bool IsPostgres(string database) => database.TrimStart().StartsWith("Host=", StringComparison.OrdinalIgnoreCase);
     /// <summary>Run folders of the embedded worker; empty = runs/ in the data folder.</summary>
     public string RunsDirectory { get; set; } = "";

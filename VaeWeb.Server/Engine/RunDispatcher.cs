@@ -173,11 +173,12 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
         lock (_workers) _workers.Remove(connectionId, out gone);
         if (gone?.RunId is { } runId)
         {
-            // Replicas sharing the database: this one stops, not the worker, which reconnects to another replica and
-            // gets its run back there (ReclaimAsync). The run stays "running" meanwhile.
-            if (options.Value.UsesPostgres && lifetime.ApplicationStopping.IsCancellationRequested)
+            // Replicas: this replica may be the one stopping, or the connection dropped for a moment; the worker reconnects
+            // to a replica and gets its run back (ReclaimAsync). The run stays "running" meanwhile; a worker that never
+            // comes back lets its lease expire, and a replica then marks the run interrupted (WorkerLeases).
+            if (options.Value.Replicated)
             {
-                log.LogWarning("Server stopping during run {RunId}: its worker {Worker} continues it through another replica", runId, gone.Name);
+                log.LogWarning("Worker {Worker} disconnected during run {RunId}: it stays running until the worker is back or its lease expires", gone.Name, runId);
                 return;
             }
             log.LogWarning("Worker {Worker} disconnected during run {RunId}", gone.Name, runId);

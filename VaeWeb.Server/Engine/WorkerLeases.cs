@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using VaeWeb.Server.Data;
 using VaeWeb.Server.Runs;
@@ -7,18 +8,18 @@ namespace VaeWeb.Server.Engine;
 
 /// <summary>
 /// Replicas (Engine:Redis): each replica keeps a short-lived Redis key for every worker connected to it
-/// ("vaeweb:worker:NAME", renewed every <see cref="Renewal"/>, expiring after <see cref="Lifetime"/>). A run still
+/// ("vaeweb:DATABASE:worker:NAME", renewed every <see cref="Renewal"/>, expiring after <see cref="Lifetime"/>). A run still
 /// "running" on a worker whose key has expired lost both its replica and its worker (a worker that reconnects gets its
 /// run back before that: <see cref="RunDispatcher"/>), so it is marked interrupted, to be resumed, never left running.
 /// </summary>
 public sealed class WorkerLeases(IConnectionMultiplexer redis, RunDispatcher dispatcher, IDbContextFactory<VaeWebDb> dbs, RunFeed feed,
-    ILogger<WorkerLeases> log) : BackgroundService
+    IOptions<EngineOptions> options, ILogger<WorkerLeases> log) : BackgroundService
 {
     public static readonly TimeSpan Renewal = TimeSpan.FromSeconds(3), Lifetime = TimeSpan.FromSeconds(15);
 
     public const string WorkerLost = "Its worker and the server replica it was connected to both stopped while it was training. Its metrics and images up to then are kept; resume it to continue from its last finished epoch.";
 
-    static RedisKey Key(string worker) => $"vaeweb:worker:{worker}";
+    RedisKey Key(string worker) => $"{options.Value.RedisPrefix}worker:{worker}";
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
@@ -12,9 +13,9 @@ namespace VaeWeb.Server.Runs;
 /// points of a run whose worker is connected to another, and a run queued on one replica is handed out at once by any
 /// replica with an idle worker. The runs hub needs none of this: SignalR's Redis backplane carries its batches.
 /// </summary>
-public sealed class RunFeedRelay(RunFeed feed, RunDispatcher dispatcher, IConnectionMultiplexer redis, ILogger<RunFeedRelay> log) : IHostedService
+public sealed class RunFeedRelay(RunFeed feed, RunDispatcher dispatcher, IConnectionMultiplexer redis, IOptions<EngineOptions> options, ILogger<RunFeedRelay> log) : IHostedService
 {
-    static readonly RedisChannel Channel = RedisChannel.Literal("vaeweb:run-updates");
+    readonly RedisChannel Channel = RedisChannel.Literal(options.Value.RedisPrefix + "run-updates");
     readonly string _origin = Guid.NewGuid().ToString("N");
     IDisposable? _subscription;
 
