@@ -18,7 +18,12 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
     IHostApplicationLifetime lifetime, IOptions<EngineOptions> options, ILogger<RunDispatcher> log) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
-    sealed record WorkerState(string Name, long? RunId, RunConfig? Config = null);
+    /// <param name="Idle">Said Ready and was given nothing since. A worker whose run ended is not idle until it says Ready
+    /// (it sends Finish, then Ready): a run handed to it in between made its Ready a refused "Ready mid-run".</param>
+    sealed record WorkerState(string Name, long? RunId, RunConfig? Config = null, bool Idle = false)
+    {
+        public bool Free => RunId is null && Idle;
+    }
     readonly Dictionary<string, WorkerState> _workers = [];
     readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -46,7 +51,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
                 // "Ready" mid-run used to free the worker and leave its run "running" for good.
                 if (_workers.TryGetValue(connectionId, out var busy) && busy.RunId is { } runId)
                     throw new HubException($"This worker is training run {runId}: report Finish for it before Ready.");
-                _workers[connectionId] = new(name, null);
+                _workers[connectionId] = new(name, null, Idle: true);
             }
             log.LogInformation("Worker {Worker} is ready ({ConnectionId})", name, connectionId);
             WorkerConnected?.Invoke(name);
@@ -102,7 +107,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
             while (await timer.WaitForNextTickAsync(stopping))
             {
                 bool idle;
-                lock (_workers) idle = _workers.Values.Any(w => w.RunId is null);
+                lock (_workers) idle = _workers.Values.Any(w => w.Free);
                 if (!idle) continue;
                 try { await AssignAsync(); }
                 catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Looking for queued runs failed"); }
@@ -120,7 +125,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
             while (true)
             {
                 List<KeyValuePair<string, WorkerState>> free;
-                lock (_workers) free = [.. _workers.Where(w => w.Value.RunId is null)];
+                lock (_workers) free = [.. _workers.Where(w => w.Value.Free)];
                 if (free.Count == 0) return;
                 await using var db = await dbs.CreateDbContextAsync();
                 var run = await db.Runs.AsNoTracking().Where(r => r.Status == RunStatus.Queued).OrderBy(r => r.Id).FirstOrDefaultAsync();
@@ -132,7 +137,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
                 var claimed = await db.Runs.Where(r => r.Id == run.Id && r.Status == RunStatus.Queued).ExecuteUpdateAsync(u => u
                     .SetProperty(r => r.Status, RunStatus.Running).SetProperty(r => r.StartedAt, now).SetProperty(r => r.Worker, idle.Value.Name));
                 if (claimed == 0) continue;
-                lock (_workers) _workers[idle.Key] = idle.Value with { RunId = run.Id, Config = RunConfig.FromJson(run.ConfigJson) };
+                lock (_workers) _workers[idle.Key] = idle.Value with { RunId = run.Id, Config = RunConfig.FromJson(run.ConfigJson), Idle = false };
                 await hub.Groups.AddToGroupAsync(idle.Key, Group(run.Id));
                 log.LogInformation("Run {RunId} goes to worker {Worker}", run.Id, idle.Value.Name);
                 // A resumed run with an epoch saved continues after it; one without starts again.
