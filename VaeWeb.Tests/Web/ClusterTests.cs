@@ -346,11 +346,14 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
             TimeSpan.FromMinutes(1), "A's worker saves an epoch");
         var sinceKill = Stopwatch.StartNew();
         using (var kill = Process.Start("kill", ["-s", signal, a.Id.ToString()])) await kill.WaitForExitAsync();
+        var resumed = WaitUntil(() => cluster.WorkerLog.Any(l => l.Message.StartsWith($"run {onA.Id}: resuming after epoch")), TimeSpan.FromMinutes(1), "the run resumes through B")
+            .ContinueWith(t => t.IsCompletedSuccessfully ? sinceKill.Elapsed : (TimeSpan?)null);
         await a.WaitForExitAsync();
+        var exited = sinceKill.Elapsed;
         var left = (await Runs(b).FindAsync(onA!.Id))!;
         output.WriteLine($"replica A ({signal}) ended during run {left.Id} ({left.Status}, {left.EpochsDone} of {config.Epochs} epochs done)");
-        await WaitUntil(() => cluster.WorkerLog.Any(l => l.Message.StartsWith($"run {left.Id}: resuming after epoch")), TimeSpan.FromMinutes(1), "the run resumes through B");
-        output.WriteLine($"run {left.Id} resumed through replica B {sinceKill.Elapsed.TotalSeconds:F1} s after the signal");
+        var resumedAfter = await resumed;
+        output.WriteLine($"run {left.Id} resumed through replica B {resumedAfter?.TotalSeconds:F1} s after the signal (replica A's process exited after {exited.TotalSeconds:F1} s)");
 
         foreach (var run in runs)
         {
