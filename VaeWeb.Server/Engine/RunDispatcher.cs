@@ -18,11 +18,11 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
     IHostApplicationLifetime lifetime, IOptions<EngineOptions> options, ILogger<RunDispatcher> log) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
-    /// <param name="Idle">Said Ready and was given nothing since. A worker whose run ended is not idle until it says Ready
-    /// (it sends Finish, then Ready): a run handed to it in between made its Ready a refused "Ready mid-run".</param>
-    sealed record WorkerState(string Name, long? RunId, RunConfig? Config = null, bool Idle = false)
+    /// <param name="ReadyDue">Its run ended (Finish), and a worker says Ready after Finish: when a run was handed to it in
+    /// between, that Ready is not a "Ready mid-run".</param>
+    sealed record WorkerState(string Name, long? RunId, RunConfig? Config = null, bool ReadyDue = false)
     {
-        public bool Free => RunId is null && Idle;
+        public bool Free => RunId is null;
     }
     readonly Dictionary<string, WorkerState> _workers = [];
     readonly SemaphoreSlim _gate = new(1, 1);
@@ -48,10 +48,18 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
         {
             lock (_workers)
             {
-                // "Ready" mid-run used to free the worker and leave its run "running" for good.
                 if (_workers.TryGetValue(connectionId, out var busy) && busy.RunId is { } runId)
+                {
+                    // The Ready that follows its Finish, after it was given its next run: it has that run.
+                    if (busy.ReadyDue)
+                    {
+                        _workers[connectionId] = busy with { ReadyDue = false };
+                        return;
+                    }
+                    // "Ready" mid-run used to free the worker and leave its run "running" for good.
                     throw new HubException($"This worker is training run {runId}: report Finish for it before Ready.");
-                _workers[connectionId] = new(name, null, Idle: true);
+                }
+                _workers[connectionId] = new(name, null);
             }
             log.LogInformation("Worker {Worker} is ready ({ConnectionId})", name, connectionId);
             WorkerConnected?.Invoke(name);
@@ -137,7 +145,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
                 var claimed = await db.Runs.Where(r => r.Id == run.Id && r.Status == RunStatus.Queued).ExecuteUpdateAsync(u => u
                     .SetProperty(r => r.Status, RunStatus.Running).SetProperty(r => r.StartedAt, now).SetProperty(r => r.Worker, idle.Value.Name));
                 if (claimed == 0) continue;
-                lock (_workers) _workers[idle.Key] = idle.Value with { RunId = run.Id, Config = RunConfig.FromJson(run.ConfigJson), Idle = false };
+                lock (_workers) _workers[idle.Key] = idle.Value with { RunId = run.Id, Config = RunConfig.FromJson(run.ConfigJson) };
                 await hub.Groups.AddToGroupAsync(idle.Key, Group(run.Id));
                 log.LogInformation("Run {RunId} goes to worker {Worker}", run.Id, idle.Value.Name);
                 // A resumed run with an epoch saved continues after it; one without starts again.
@@ -167,7 +175,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
     public void RunEnded(string connectionId, long runId)
     {
         lock (_workers)
-            if (_workers.TryGetValue(connectionId, out var w) && w.RunId == runId) _workers[connectionId] = w with { RunId = null };
+            if (_workers.TryGetValue(connectionId, out var w) && w.RunId == runId) _workers[connectionId] = w with { RunId = null, ReadyDue = true };
         _ = hub.Groups.RemoveFromGroupAsync(connectionId, Group(runId));
     }
 
