@@ -1,10 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
+using StackExchange.Redis;
 using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Worker;
 using VaeWeb.Server.Access;
@@ -18,7 +20,10 @@ using VaeWeb.Server.Galleries;
 
 namespace VaeWeb.Server;
 
-/// <summary>Where the app keeps its files: datasets, the database, the worker token, run folders.</summary>
+/// <summary>
+/// Where the app keeps its files: datasets, the database (a SQLite file's full path, or a PostgreSQL connection string),
+/// the worker token, run folders.
+/// </summary>
 public sealed record DataFolder(string Root, string Database, string Runs)
 {
     public string Datasets => Root;
@@ -36,24 +41,47 @@ public static class ApplicationServices
             var options = sp.GetRequiredService<IOptions<EngineOptions>>().Value;
             var root = options.DataDirectory.Length > 0 ? Path.GetFullPath(options.DataDirectory) : Datasets.DefaultDirectory();
             return new DataFolder(root,
-                options.Database.Length > 0 ? Path.GetFullPath(options.Database) : Path.Combine(root, "vaeweb.db"),
+                options.UsesPostgres ? options.Database : options.Database.Length > 0 ? Path.GetFullPath(options.Database) : Path.Combine(root, "vaeweb.db"),
                 options.RunsDirectory.Length > 0 ? Path.GetFullPath(options.RunsDirectory) : Path.Combine(root, "runs"));
         });
         services.AddSingleton(sp => WorkerToken.LoadOrCreate(sp.GetRequiredService<IOptions<EngineOptions>>().Value, sp.GetRequiredService<DataFolder>().Root));
-        services.AddDbContextFactory<VaeWebDb>((sp, db) => db.UseSqlite($"Data Source={sp.GetRequiredService<DataFolder>().Database}"));
+        var engine = builder.Configuration.GetSection("Engine").Get<EngineOptions>() ?? new();
+        if (engine.UsesPostgres)
+        {
+            services.AddDbContextFactory<PostgresVaeWebDb>((sp, db) => db.UseNpgsql(sp.GetRequiredService<DataFolder>().Database));
+            services.AddSingleton<IDbContextFactory<VaeWebDb>, PostgresDbFactory>();
+        }
+        else services.AddDbContextFactory<VaeWebDb>((sp, db) => db.UseSqlite($"Data Source={sp.GetRequiredService<DataFolder>().Database}"));
 
         builder.AddAccessControl();
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, WorkerAuthenticationHandler>(WorkerAuthenticationHandler.SchemeName, null);
         services.AddRateLimits();
         // Every hub keeps SignalR's 32 KB message limit (the Blazor circuits' hub is open to every browser), except the
         // workers' hub: an epoch's image grids are ≈ 200 KB, and checkpoints arrive streamed in chunks below its limit.
-        services.AddSignalR().AddHubOptions<EngineHub>(o => o.MaximumReceiveMessageSize = WorkerProtocol.MaximumMessageBytes);
+        var signalR = services.AddSignalR().AddHubOptions<EngineHub>(o => o.MaximumReceiveMessageSize = WorkerProtocol.MaximumMessageBytes);
+        // Several replicas: Redis carries every hub's group and client messages between them (a viewer connected to one
+        // replica gets the points of a run whose worker is connected to another).
+        if (engine.Redis.Length > 0)
+        {
+            signalR.AddStackExchangeRedis(engine.Redis, o => o.Configuration.ChannelPrefix = RedisChannel.Literal(engine.RedisPrefix));
+            // The run updates between replicas (RunFeedRelay), and the keys that protect sign-in cookies and antiforgery
+            // tokens, which every replica must share (they may run on different machines).
+            var redis = new Lazy<IConnectionMultiplexer>(() => ConnectionMultiplexer.Connect(engine.Redis));
+            services.AddSingleton(_ => redis.Value);
+            services.AddDataProtection().SetApplicationName("VaeWeb").PersistKeysToStackExchangeRedis(() => redis.Value.GetDatabase(), engine.RedisPrefix + "data-protection-keys");
+        }
 
         services.AddSingleton<RunFeed>();
         services.AddHostedService<RunBroadcaster>();
         services.AddSingleton<RunRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<RunRecorder>());
         services.AddSingleton<RunDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<RunDispatcher>());
+        if (engine.Redis.Length > 0)
+        {
+            services.AddHostedService<RunFeedRelay>();
+            services.AddHostedService<WorkerLeases>();
+        }
         services.AddSingleton<RunService>();
         services.AddHostedService<EmbeddedWorker>();
         // One copy of each dataset in memory, for the embedded worker's training and for exploring.
@@ -82,10 +110,13 @@ public static class ApplicationServices
     public static async Task PrepareDatabaseAsync(this WebApplication app)
     {
         var dbs = app.Services.GetRequiredService<IDbContextFactory<VaeWebDb>>();
-        Directory.CreateDirectory(Path.GetDirectoryName(app.Services.GetRequiredService<DataFolder>().Database)!);
+        var options = app.Services.GetRequiredService<IOptions<EngineOptions>>().Value;
+        if (!options.UsesPostgres) Directory.CreateDirectory(Path.GetDirectoryName(app.Services.GetRequiredService<DataFolder>().Database)!);
         await using var db = await dbs.CreateDbContextAsync();
         await db.MigrateAsync(app.Logger);
-        var orphans = await db.Runs.Where(r => r.Status == RunStatus.Running).ToListAsync();
+        // Replicas: other replicas may be training the runs marked running. A run is left to its worker, which on
+        // reconnecting to any replica gets it back to resume (RunDispatcher), or to its lease (WorkerLeases).
+        var orphans = options.Replicated ? new List<Run>() : await db.Runs.Where(r => r.Status == RunStatus.Running).ToListAsync();
         foreach (var run in orphans)
         {
             run.Status = RunStatus.Interrupted;
@@ -94,7 +125,7 @@ public static class ApplicationServices
         }
         await db.SaveChangesAsync();
         if (orphans.Count > 0) app.Logger.LogWarning("Marked {Count} runs left running by the previous server process as interrupted", orphans.Count);
-        if (app.Services.GetRequiredService<IOptions<EngineOptions>>().Value.AutoResume)
+        if (options.AutoResume)
             await app.Services.GetRequiredService<RunService>().ResumeInterruptedByStopAsync();
     }
 
@@ -132,6 +163,6 @@ public sealed class DatabaseHealthCheck(IDbContextFactory<VaeWebDb> dbs, RunDisp
         await using var db = await dbs.CreateDbContextAsync(cancellationToken);
         return await db.Database.CanConnectAsync(cancellationToken)
             ? HealthCheckResult.Healthy($"{dispatcher.WorkerCount} worker(s) connected")
-            : HealthCheckResult.Unhealthy("The SQLite database cannot be opened.");
+            : HealthCheckResult.Unhealthy("The database cannot be opened.");
     }
 }

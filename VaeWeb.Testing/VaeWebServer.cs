@@ -42,10 +42,10 @@ public sealed class VaeWebServer : IAsyncDisposable
     public ServerLog Log { get; } = new();
     bool _disposing;
 
-    VaeWebServer(string database, bool embeddedWorker, IReadOnlyDictionary<string, string>? settings, Action<IServiceCollection>? services = null)
+    VaeWebServer(string database, bool embeddedWorker, IReadOnlyDictionary<string, string>? settings, Action<IServiceCollection>? services = null, string? runs = null)
     {
         Database = database;
-        var runs = Path.Combine(Path.GetDirectoryName(database)!, "runs");
+        runs ??= Path.Combine(Path.GetDirectoryName(database)!, "runs");
         _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
         {
             web.UseSetting("Engine:Database", database);
@@ -75,6 +75,13 @@ public sealed class VaeWebServer : IAsyncDisposable
     public static VaeWebServer Start(bool embeddedWorker = true, string prefix = "vaeweb-web-", IReadOnlyDictionary<string, string>? settings = null,
         Action<IServiceCollection>? services = null) =>
         new(Path.Combine(Directory.CreateTempSubdirectory(prefix).FullName, "vaeweb.db"), embeddedWorker, settings, services);
+
+    /// <summary>
+    /// One replica of a cluster: the app on a shared database (a PostgreSQL connection string), with no embedded worker,
+    /// and <paramref name="settings"/> such as Engine:Redis.
+    /// </summary>
+    public static VaeWebServer StartReplica(string database, IReadOnlyDictionary<string, string>? settings = null) =>
+        new(database, embeddedWorker: false, settings, runs: Path.Combine(Directory.CreateTempSubdirectory("vaeweb-replica-").FullName, "runs"));
 
     /// <summary>A new app process-equivalent on an existing database, as after a server restart or an upgrade.</summary>
     public static VaeWebServer Restart(string database, bool embeddedWorker = true, IReadOnlyDictionary<string, string>? settings = null) =>

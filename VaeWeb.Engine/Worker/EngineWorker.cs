@@ -21,6 +21,10 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
     readonly Channel<Func<Task>> _outbox = Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     CancellationTokenSource? _currentRun;
     Task _training = Task.CompletedTask;                                    // awaited on dispose: the run uses the dataset tensors
+    // Cancelled (and replaced) when the connection is lost: what was queued for the lost connection (reports, a checkpoint
+    // upload, the Finish of the run the loss stopped) is never sent on the next one, to a server (or another replica) that
+    // did not ask for it, and an invocation still waiting for the lost server's answer gives up instead of holding the outbox.
+    CancellationTokenSource _connectionLost = new();
 
     public string Name { get; init; } = Environment.MachineName;
 
@@ -34,6 +38,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         // The server marks a run interrupted when its worker's connection drops: training on would be wasted work.
         _connection.Reconnecting += _ =>
         {
+            Interlocked.Exchange(ref _connectionLost, new()).Cancel();
             if (_currentRun is { } run) { log("lost the server connection: stopping the current run (the server marks it interrupted)"); CancelQuietly(run); }
             return Task.CompletedTask;
         };
@@ -64,6 +69,7 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         await foreach (var send in _outbox.Reader.ReadAllAsync(stopping))
         {
             try { await send(); }
+            catch (OperationCanceledException) when (!stopping.IsCancellationRequested) { }   // for a connection since lost
             catch (Exception e) when (e is not OperationCanceledException) { log($"could not send to the server: {e.Message}"); }
         }
     }
@@ -110,21 +116,21 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
                 {
                     var recorded = new TaskCompletionSource();
                     lastSavedRecorded = recorded.Task;
-                    Send(async () =>
+                    Send(async lost =>
                     {
-                        try { await _connection.InvokeAsync(WorkerProtocol.Report, runId, json); }      // returns once recorded
+                        try { await _connection.InvokeAsync(WorkerProtocol.Report, runId, json, lost); }      // returns once recorded
                         finally { recorded.TrySetResult(); }
                     });
                 }
-                else Send(() => _connection.SendAsync(WorkerProtocol.Report, runId, json));
+                else Send(lost => _connection.SendAsync(WorkerProtocol.Report, runId, json, lost));
                 if (e is CheckpointSaved saved)
                 {
                     // A copy, streamed from disk after this callback returns: the next epoch may overwrite model.pt.
                     var upload = Path.Combine(folder, $"upload-epoch{saved.Epoch}.pt");
                     File.Copy(saved.Path, upload, overwrite: true);
-                    Send(async () =>
+                    Send(async lost =>
                     {
-                        try { await _connection.InvokeAsync(WorkerProtocol.UploadCheckpoint, runId, saved.Epoch, new FileInfo(upload).Length, Chunks(upload)); }
+                        try { await _connection.InvokeAsync(WorkerProtocol.UploadCheckpoint, runId, saved.Epoch, new FileInfo(upload).Length, Chunks(upload, lost), lost); }
                         finally { File.Delete(upload); }
                     });
                 }
@@ -141,23 +147,29 @@ public sealed class EngineWorker(Uri server, string token, string runsDirectory,
         }
         finally { _currentRun = null; }
         log($"run {runId}: {outcome}");
-        Send(() => _connection.SendAsync(WorkerProtocol.Finish, runId, outcome, error));
-        Send(() => _connection.SendAsync(WorkerProtocol.Ready, Name));
+        Send(lost => _connection.SendAsync(WorkerProtocol.Finish, runId, outcome, error, lost));
+        Send(lost => _connection.SendAsync(WorkerProtocol.Ready, Name, lost));
     }
 
-    void Send(Func<Task> send) => _outbox.Writer.TryWrite(send);
+    /// <summary>Queues a message for the current connection (dropped if that connection is lost before it goes).</summary>
+    void Send(Func<CancellationToken, Task> send)
+    {
+        var lost = Volatile.Read(ref _connectionLost).Token;
+        _outbox.Writer.TryWrite(() => lost.IsCancellationRequested ? Task.CompletedTask : send(lost));
+    }
 
     static void CancelQuietly(CancellationTokenSource run)
     {
         try { run.Cancel(); } catch (ObjectDisposedException) { }              // the run ended meanwhile
     }
 
-    static async IAsyncEnumerable<byte[]> Chunks(string path)
+    /// <summary>The file in chunks, ending early if the connection it was for is lost (the server then refuses the short upload).</summary>
+    static async IAsyncEnumerable<byte[]> Chunks(string path, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken lost)
     {
         await using var file = File.OpenRead(path);
         var buffer = new byte[WorkerProtocol.CheckpointChunkBytes];
         int read;
-        while ((read = await file.ReadAsync(buffer)) > 0) yield return buffer[..read];
+        while ((read = await file.ReadAsync(buffer, lost)) > 0) yield return buffer[..read];
     }
 
     public async ValueTask DisposeAsync()

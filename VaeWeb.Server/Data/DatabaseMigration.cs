@@ -19,6 +19,11 @@ public static class DatabaseMigration
     /// </summary>
     public static async Task MigrateAsync(this VaeWebDb db, ILogger log, CancellationToken cancellationToken = default)
     {
+        if (!db.Database.IsSqlite())                                        // PostgreSQL came after migrations: nothing to baseline
+        {
+            await db.Database.MigrateAsync(cancellationToken);
+            return;
+        }
         var tables = await db.Database.SqlQueryRaw<string>("SELECT name AS Value FROM sqlite_master WHERE type = 'table'").ToListAsync(cancellationToken);
         if (tables.Contains(nameof(VaeWebDb.Runs)) && !await db.GetService<IHistoryRepository>().ExistsAsync(cancellationToken))
         {

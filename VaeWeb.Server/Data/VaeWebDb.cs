@@ -99,8 +99,15 @@ public sealed class Gallery
     public DateTime CreatedAt { get; set; }
 }
 
-public sealed class VaeWebDb(DbContextOptions<VaeWebDb> options) : DbContext(options)
+/// <summary>
+/// The app's database. This type is the SQLite one (its migrations are in Data/Migrations); <see cref="PostgresVaeWebDb"/>
+/// is the same model on PostgreSQL, with migrations of its own (EF Core's one context type per provider).
+/// </summary>
+public class VaeWebDb : DbContext
 {
+    public VaeWebDb(DbContextOptions<VaeWebDb> options) : base(options) { }
+    protected VaeWebDb(DbContextOptions options) : base(options) { }
+
     public DbSet<Run> Runs => Set<Run>();
     public DbSet<MetricPoint> Metrics => Set<MetricPoint>();
     public DbSet<EpochImage> Images => Set<EpochImage>();

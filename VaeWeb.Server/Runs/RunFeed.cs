@@ -4,8 +4,11 @@ using VaeWeb.Server.Data;
 
 namespace VaeWeb.Server.Runs;
 
-/// <summary>Something that happened to a run: a training event from its worker, or a change of status.</summary>
-public sealed record RunUpdate(long RunId, TrainingEvent? Event = null, RunStatus? Status = null, string? Error = null);
+/// <summary>
+/// Something that happened to a run: a training event from its worker, or a change of status. <paramref name="Remote"/>:
+/// it happened on another server replica and came through <see cref="RunFeedRelay"/>.
+/// </summary>
+public sealed record RunUpdate(long RunId, TrainingEvent? Event = null, RunStatus? Status = null, string? Error = null, bool Remote = false);
 
 /// <summary>
 /// Fans run updates out to the pages watching them (Blazor circuits live in this process, so a page subscribes here

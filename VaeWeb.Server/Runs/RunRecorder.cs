@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 using VaeWeb.Engine.Training;
 using VaeWeb.Server.Data;
 
@@ -88,6 +89,17 @@ public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, I
             if (received != length) throw new HubException($"Run {runId}: the checkpoint has {received:N0} of the {length:N0} bytes announced.");
 
             await using var db = await dbs.CreateDbContextAsync(cancel);
+            if (!db.Database.IsSqlite())
+            {
+                // PostgreSQL: Npgsql streams a Stream parameter into the bytea value.
+                await using var file = File.OpenRead(spool);
+                var model = new NpgsqlParameter("model", NpgsqlTypes.NpgsqlDbType.Bytea) { Value = file, Size = (int)length };
+                await db.Database.ExecuteSqlAsync($"""
+                    INSERT INTO "Checkpoints" ("RunId", "Epoch", "Model") VALUES ({runId}, {epoch}, {model})
+                    ON CONFLICT ("RunId") DO UPDATE SET "Epoch" = excluded."Epoch", "Model" = excluded."Model"
+                    """, cancel);
+                return;
+            }
             var connection = (SqliteConnection)db.Database.GetDbConnection();
             await connection.OpenAsync(cancel);
             await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancel);
@@ -108,7 +120,10 @@ public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, I
                 await file.CopyToAsync(blob, cancel);
             await transaction.CommitAsync(cancel);
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19) { log.LogInformation("Run {RunId} was deleted before its checkpoint arrived", runId); }
+        catch (Exception e) when (e is SqliteException { SqliteErrorCode: 19 } or PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation })
+        {
+            log.LogInformation("Run {RunId} was deleted before its checkpoint arrived", runId);
+        }
         finally { File.Delete(spool); }
     }
 

@@ -41,7 +41,8 @@ public sealed class RunBroadcaster(RunFeed feed, IHubContext<RunsHub> hub, ILogg
     {
         using var subscription = feed.Subscribe(null, update =>
         {
-            if (update.Event is StepReport || update.Status is not null) _pending.GetOrAdd(update.RunId, _ => new()).Enqueue(update);
+            // A remote update's batches come from its own replica, through the SignalR backplane to every replica's watchers.
+            if (!update.Remote && (update.Event is StepReport || update.Status is not null)) _pending.GetOrAdd(update.RunId, _ => new()).Enqueue(update);
             return Task.CompletedTask;
         });
         using var timer = new PeriodicTimer(Interval);

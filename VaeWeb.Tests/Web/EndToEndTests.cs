@@ -24,6 +24,8 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         Assert.True(repeated.Length == 0, $"{when}: steps drawn twice: {string.Join("; ", repeated.Take(5))}");
     }
 
+    internal static Task<int> WaitForPointsAsync(IPage page, long runId, Func<int, bool> condition, string what) => WaitForPoints(page, runId, condition, what);
+
     static async Task<int> WaitForPoints(IPage page, long runId, Func<int, bool> condition, string what)
     {
         int n = -1;
