@@ -144,39 +144,33 @@ static partial class ReproduceCommand
                 var folder = Path.Combine(parse.GetValue(runs)!, $"{name}-seed{config.Seed}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
                 return (await TrainCommand.Train(config, folder, parse.GetValue(dataDir), cancellationToken), folder);
             }
-            foreach (var experiment in trains ? Experiments.Where(e => names.Length == 0 || names.Contains(e.Name)) : [])
-            foreach (var seed in seedList)
+            // Each chosen row of a family once per seed, each in a fresh folder; a measurement is stored as soon as it exists.
+            async Task<int> MeasureRows<T>(IEnumerable<(string Name, Func<long, RunConfig> Config)> rows, Func<string, RunConfig, string, T> measure,
+                List<T> measurements, string path, Func<T, string> says)
             {
-                var config = ConfigFor(experiment, budget ?? experiment.Minutes, parse.GetValue(split), seed);
-                var (code, folder) = await TrainInFreshFolder(experiment.Name, config);
-                if (code != 0) return code;
-                var result = Measure(experiment.Name, config, folder, commit);
-                results.Add(result);
-                Save(store, results);
-                Console.WriteLine($"{experiment.Name} seed {seed}: test error {result.TestError:F2}% → {store}");
+                foreach (var (name, configFor) in trains ? rows.Where(r => names.Length == 0 || names.Contains(r.Name)) : [])
+                foreach (var seed in seedList)
+                {
+                    var config = configFor(seed);
+                    var (code, folder) = await TrainInFreshFolder(name, config);
+                    if (code != 0) return code;
+                    var result = measure(name, config, folder);
+                    measurements.Add(result);
+                    SaveJson(path, measurements);
+                    Console.WriteLine($"{name} seed {seed}: {says(result)} → {path}");
+                }
+                return 0;
             }
-            foreach (var row in trains ? Curves.Where(c => names.Length == 0 || names.Contains(c.Name)) : [])
-            foreach (var seed in seedList)
-            {
-                var config = row.Config with { Seed = seed, MaxMinutes = budget ?? row.Config.MaxMinutes };
-                var (code, folder) = await TrainInFreshFolder(row.Name, config);
-                if (code != 0) return code;
-                var result = MeasureCurve(row.Name, config, folder, commit);
-                curves.Add(result);
-                SaveJson(curveStore, curves);
-                Console.WriteLine($"{row.Name} seed {seed}: test bound {result.Points[^1].TestBound:F2} nats → {curveStore}");
-            }
-            foreach (var row in trains ? QualityRows.Where(q => names.Length == 0 || names.Contains(q.Name)) : [])
-            foreach (var seed in seedList)
-            {
-                var config = row.Config with { Seed = seed, MaxMinutes = budget ?? row.Config.MaxMinutes };
-                var (code, folder) = await TrainInFreshFolder(row.Name, config);
-                if (code != 0) return code;
-                var result = MeasureQuality(row.Name, config, folder, commit);
-                quality.Add(result);
-                SaveJson(qualityStore, quality);
-                Console.WriteLine($"{row.Name} seed {seed}: Fréchet distance {result.Frechet:F1}, {result.Confident:F1}% of samples ≥ 0.9 → {qualityStore}");
-            }
+            Func<long, RunConfig> WithSeed(RunConfig config) => seed => config with { Seed = seed, MaxMinutes = budget ?? config.MaxMinutes };
+            int failed = await MeasureRows(Experiments.Select(e => (e.Name, (Func<long, RunConfig>)(seed => ConfigFor(e, budget ?? e.Minutes, parse.GetValue(split), seed)))),
+                    (name, config, folder) => Measure(name, config, folder, commit), results, store, r => $"test error {r.TestError:F2}%");
+            if (failed == 0)
+                failed = await MeasureRows(Curves.Select(c => (c.Name, WithSeed(c.Config))), (name, config, folder) => MeasureCurve(name, config, folder, commit),
+                    curves, curveStore, r => $"test bound {r.Points[^1].TestBound:F2} nats");
+            if (failed == 0)
+                failed = await MeasureRows(QualityRows.Select(q => (q.Name, WithSeed(q.Config))), (name, config, folder) => MeasureQuality(name, config, folder, commit),
+                    quality, qualityStore, r => $"Fréchet distance {r.Frechet:F1}, {r.Confident:F1}% of samples ≥ 0.9");
+            if (failed != 0) return failed;
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(table))!);
             File.WriteAllText(table, Markdown(results) + CurvesMarkdown(curves) + QualityMarkdown(quality));
             Console.WriteLine($"{results.Count} + {curves.Count} + {quality.Count} measurements → {table}");
@@ -213,8 +207,6 @@ static partial class ReproduceCommand
     public static List<Result> Load(string path) => File.Exists(path)
         ? JsonSerializer.Deserialize<List<Result>>(File.ReadAllText(path), RunConfig.Json) ?? []
         : [];
-
-    static void Save(string path, List<Result> results) => SaveJson(path, results);
 
     /// <summary>Written whole to a temporary file, then renamed over the old one: a crash leaves one or the other.</summary>
     static void SaveJson<T>(string path, List<T> items)
