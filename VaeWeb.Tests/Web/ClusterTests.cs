@@ -260,7 +260,8 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         await cluster.StartReplicasAsync(2);
         var (a, b) = (cluster.Replicas[0], cluster.Replicas[1]);
         await cluster.StartProxyAsync([a.Address]);                            // the browser reaches A through YARP, as in scripts/cluster
-        var run = await Runs(a).SubmitAsync(Tiny with { Epochs = 2, TrainLimit = 10_000 }, "watched in a browser");
+        // Long enough (≈ 10 s here) that the page polled every 100 ms sees it running: 2 epochs ended before a loaded page looked once.
+        var run = await Runs(a).SubmitAsync(Tiny with { Epochs = 20, TrainLimit = 10_000 }, "watched in a browser");
         var page = await browser.NewPageAsync();
         await page.GotoAsync(new Uri(cluster.ProxyAddress!, $"/signin?token={VaeWebServer.AccessToken}&returnUrl=/signin").ToString());
         await page.GetByTestId("signin-done").WaitForAsync();
