@@ -108,7 +108,9 @@ static partial class ReproduceCommand
                 var ratios = current.Where(r => baseline.ContainsKey(r.Seed)).Select(r => r.Frechet / baseline[r.Seed].Frechet).ToList();
                 if (ratios.Count > 0) ratio = $"{MeanStd(ratios, "F2", "×")} ({ratios.Count} seed{(ratios.Count == 1 ? "" : "s")}, vs {reference})";
             }
-            var bounds = current.Where(r => r.TestBound is not null).Select(r => r.TestBound!.Value).ToList();
+            // A bound is a test NLL bound only on binarized digits: on grey levels it is a cross-entropy against intensities.
+            var bounds = current.Where(r => r.TestBound is not null && RunConfig.FromJson(r.Config).Binarize == Binarization.Dynamic)
+                .Select(r => r.TestBound!.Value).ToList();
             var total = results.Count(r => r.Name == row.Name);
             md.AppendLine(CultureInfo.InvariantCulture,
                 $"| {row.Description} | {current[0].BudgetMinutes:G4} min × {CoresOf(current[0].Machine)} | {string.Join(", ", current.Select(r => r.Seed))} | {MeanStd([.. current.Select(r => (double)r.Epochs)], "F1", "")} | **{MeanStd([.. current.Select(r => r.Frechet)], "F1", "")}** | {ratio} | {MeanStd([.. current.Select(r => r.Confidence)], "F3", "")} | {MeanStd([.. current.Select(r => r.Confident)], "F1", "%")} | {current.Count(r => r.Confident >= 80)} of {current.Count} | {(bounds.Count == 0 ? "–" : MeanStd(bounds, "F2", ""))} | {total - current.Count} |");
@@ -118,7 +120,7 @@ static partial class ReproduceCommand
         md.AppendLine();
         foreach (var r in results.OrderBy(r => Array.FindIndex(QualityRows, q => q.Name == r.Name)).ThenBy(r => r.FinishedUtc))
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"- `{r.Name}`, seed {r.Seed}, {r.FinishedUtc:yyyy-MM-dd HH:mm} UTC, commit {r.Commit ?? "–"}, {r.Machine}{(r.Note is null ? "" : $" ({r.Note})")}: {r.Epochs} epochs in {r.Minutes:F1} min, Fréchet distance {r.Frechet:F1}, confidence {r.Confidence:F3}, {r.Confident:F1}% ≥ 0.9{(r.TestBound is { } b ? $", test bound {b:F2}" : "")}. Config: `{JsonSerializer.Serialize(JsonSerializer.Deserialize<RunConfig>(r.Config, RunConfig.Json), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
+                $"- `{r.Name}`, seed {r.Seed}, {r.FinishedUtc:yyyy-MM-dd HH:mm} UTC, commit {r.Commit ?? "–"}, {r.Machine}{(r.Note is null ? "" : $" ({r.Note})")}: {r.Epochs} epochs in {r.Minutes:F1} min, Fréchet distance {r.Frechet:F1}, confidence {r.Confidence:F3}, {r.Confident:F1}% ≥ 0.9{(r.TestBound is { } b ? $", test bound {b:F2}{(RunConfig.FromJson(r.Config).Binarize == Binarization.Dynamic ? "" : " (on grey levels: a cross-entropy, not an NLL bound)")}" : "")}. Config: `{JsonSerializer.Serialize(JsonSerializer.Deserialize<RunConfig>(r.Config, RunConfig.Json), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
         return md.ToString();
     }
 }
