@@ -38,11 +38,8 @@ public sealed class CvaeGan : LearnedSimilarityGan
             ConvTranspose2d(C2, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, 14, 14]
             ConvTranspose2d(C1, 1, 4, stride: 2, padding: 1),                // [B, 1, 28, 28]
             Flatten());                                                      // [B, 784] logits
-        features = Sequential(
-            Conv2d(1 + Classes, C1, 4, stride: 2, padding: 1), LeakyReLU(0.2),   // [B, 32, 14, 14]
-            Conv2d(C1, C2, 4, stride: 2, padding: 1), LeakyReLU(0.2),            // [B, 64, 7, 7]: the l-th layer
-            Flatten());
-        judge = Linear(C2 * 7 * 7, 1);
+        features = Gan.DiscriminatorFeatures(1 + Classes, flatInput: false);   // [x; y planes] → Dis_l [B, 64·7·7]
+        judge = Linear(Gan.FeatureSize, 1);
         RegisterComponents();
     }
 

@@ -24,7 +24,6 @@ public sealed class DrawGan : GenerativeModel
 {
     /// <summary>DRAW's whole update: its negative ELBO plus λ times its GAN term (when the balance rule lets the GAN term in).</summary>
     public const string DrawLoss = "draw";
-    const int Side = 28;
     readonly Draw draw;
     readonly Sequential features;                                            // x [B, 784] → [B, 64·7·7]
     readonly Linear judge;                                                   // → logit of "x is a real digit", [B, 1]
@@ -59,12 +58,8 @@ public sealed class DrawGan : GenerativeModel
     {
         (AdversarialWeight, JudgesReconstructions) = (adversarialWeight, judgesReconstructions);
         draw = new Draw(zSize, hidden, steps, attention, readSize, writeSize);
-        features = Sequential(
-            Unflatten(1, [1, Side, Side]),
-            Conv2d(1, 32, 4, stride: 2, padding: 1), LeakyReLU(0.2),         // [B, 32, 14, 14]
-            Conv2d(32, 64, 4, stride: 2, padding: 1), LeakyReLU(0.2),        // [B, 64, 7, 7]
-            Flatten());
-        judge = Linear(64 * 7 * 7, 1);
+        features = Gan.DiscriminatorFeatures();                               // σ(c_T) [B, 784] → [B, 64·7·7]
+        judge = Linear(Gan.FeatureSize, 1);
         RegisterComponents();
     }
 

@@ -27,6 +27,25 @@ public sealed class GanBalance
 /// <summary>What the GANs here share besides the balance rule: the discriminator's cross-entropy and networks kept out of autograd.</summary>
 public static class Gan
 {
+    /// <summary>Dis_l's width: <see cref="DiscriminatorFeatures"/>' output, [B, 64·7·7].</summary>
+    public const int FeatureSize = 64 * 7 * 7;
+
+    /// <summary>
+    /// The discriminator's trunk of the GANs here, for 28x28 images: two stride-2 4x4 convolutions (32 and 64 channels,
+    /// LeakyReLU 0.2) and a flatten, [B, <paramref name="channels"/>, 28, 28] → Dis_l [B, 64·7·7]; with
+    /// <paramref name="flatInput"/> it takes the images as rows [B, 784] (one channel).
+    /// </summary>
+    public static Sequential DiscriminatorFeatures(int channels = 1, bool flatInput = true)
+    {
+        var layers = new List<nn.Module<Tensor, Tensor>>();
+        if (flatInput) layers.Add(nn.Unflatten(1, [1, 28, 28]));
+        layers.AddRange([
+            nn.Conv2d(channels, 32, 4, stride: 2, padding: 1), nn.LeakyReLU(0.2),   // [B, 32, 14, 14]
+            nn.Conv2d(32, 64, 4, stride: 2, padding: 1), nn.LeakyReLU(0.2),         // [B, 64, 7, 7]: Dis_l
+            nn.Flatten()]);
+        return nn.Sequential(layers);
+    }
+
     /// <summary>Binary cross-entropy of logits [B] against "real" (1) or "fake" (0), a batch mean: −log D(x) or −log(1 − D(x)).</summary>
     public static Tensor Bce(Tensor logits, bool real) =>
         nn.functional.binary_cross_entropy_with_logits(logits, real ? ones_like(logits) : zeros_like(logits));

@@ -14,7 +14,6 @@ namespace VaeWeb.Engine.Models;
 /// </summary>
 public sealed class VaeGan : LearnedSimilarityGan
 {
-    const int Side = 28;
     readonly ConvVae vae;
     readonly Sequential features;                                            // Dis_l: x [B, 784] → [B, 64·7·7]
     readonly Linear judge;                                                   // Dis_l(x) → logit of "x is real", [B, 1]
@@ -22,12 +21,8 @@ public sealed class VaeGan : LearnedSimilarityGan
     public VaeGan(int latent = 50, double gamma = 1e-2) : base(nameof(VaeGan), gamma)
     {
         vae = new ConvVae(latent);
-        features = Sequential(
-            Unflatten(1, [1, Side, Side]),
-            Conv2d(1, 32, 4, stride: 2, padding: 1), LeakyReLU(0.2),         // [B, 32, 14, 14]
-            Conv2d(32, 64, 4, stride: 2, padding: 1), LeakyReLU(0.2),        // [B, 64, 7, 7]: the l-th layer
-            Flatten());
-        judge = Linear(64 * 7 * 7, 1);
+        features = Gan.DiscriminatorFeatures();                               // x [B, 784] → Dis_l [B, 64·7·7]
+        judge = Linear(Gan.FeatureSize, 1);
         RegisterComponents();
     }
 

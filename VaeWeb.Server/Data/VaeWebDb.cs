@@ -114,6 +114,20 @@ public class VaeWebDb : DbContext
     public DbSet<RunCheckpoint> Checkpoints => Set<RunCheckpoint>();
     public DbSet<Gallery> Galleries => Set<Gallery>();
 
+    /// <summary>
+    /// Deletes what <paramref name="run"/> recorded after its last saved epoch (metric points past its resume step,
+    /// images past its epochs done) and, when it saved none, its kept checkpoint's figures: what resuming it records again.
+    /// </summary>
+    public async Task ForgetPastSavedEpochAsync(Run run)
+    {
+        var saved = run.ResumeStep ?? long.MinValue;                        // M1+M2's pre-training steps are ≤ 0
+        await Metrics.Where(m => m.RunId == run.Id && m.Step > saved).ExecuteDeleteAsync();
+        await Images.Where(i => i.RunId == run.Id && i.Epoch > run.EpochsDone).ExecuteDeleteAsync();
+        if (run.ResumeStep is null)
+            await Runs.Where(r => r.Id == run.Id).ExecuteUpdateAsync(u => u.SetProperty(r => r.TestElbo, (double?)null)
+                .SetProperty(r => r.BestValidationError, (double?)null).SetProperty(r => r.TestErrorAtBest, (double?)null));
+    }
+
     // SQLite keeps no DateTimeKind: every time is stored as UTC and comes back marked UTC.
     protected override void ConfigureConventions(ModelConfigurationBuilder conventions) =>
         conventions.Properties<DateTime>().HaveConversion<UtcConverter>();

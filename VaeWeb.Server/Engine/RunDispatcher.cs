@@ -84,12 +84,7 @@ public sealed class RunDispatcher(IDbContextFactory<VaeWebDb> dbs, IHubContext<E
             if (_workers.Values.Any(w => w.RunId == run.Id)) return false;
         await using (var transaction = await db.Database.BeginTransactionAsync())
         {
-            var saved = run.ResumeStep ?? long.MinValue;
-            await db.Metrics.Where(m => m.RunId == run.Id && m.Step > saved).ExecuteDeleteAsync();
-            await db.Images.Where(i => i.RunId == run.Id && i.Epoch > run.EpochsDone).ExecuteDeleteAsync();
-            if (run.ResumeStep is null)
-                await db.Runs.Where(r => r.Id == run.Id).ExecuteUpdateAsync(u => u.SetProperty(r => r.TestElbo, (double?)null)
-                    .SetProperty(r => r.BestValidationError, (double?)null).SetProperty(r => r.TestErrorAtBest, (double?)null));
+            await db.ForgetPastSavedEpochAsync(run);
             await transaction.CommitAsync();
         }
         log.LogWarning("Run {RunId} lost its server replica; worker {Worker} reconnected and resumes it after epoch {Epoch}", run.Id, name, run.EpochsDone);

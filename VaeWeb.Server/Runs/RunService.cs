@@ -102,10 +102,7 @@ public sealed class RunService(IDbContextFactory<VaeWebDb> dbs, RunDispatcher di
                 var queued = await db.Runs.CountAsync(r => r.Status == RunStatus.Queued);
                 if (queued >= queue.Value.MaxQueuedRuns) throw new RunQueueFullException(queued);
                 await using var transaction = await db.Database.BeginTransactionAsync();
-                var saved = run.ResumeStep ?? long.MinValue;                // M1+M2's pre-training steps are ≤ 0
-                await db.Metrics.Where(m => m.RunId == id && m.Step > saved).ExecuteDeleteAsync();
-                await db.Images.Where(i => i.RunId == id && i.Epoch > run.EpochsDone).ExecuteDeleteAsync();
-                if (run.ResumeStep is null) (run.TestElbo, run.BestValidationError, run.TestErrorAtBest) = (null, null, null);
+                await db.ForgetPastSavedEpochAsync(run);
                 (run.Status, run.Error, run.FinishedAt) = (RunStatus.Queued, null, null);
                 await db.SaveChangesAsync();
                 await transaction.CommitAsync();
