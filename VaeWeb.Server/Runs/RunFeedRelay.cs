@@ -18,15 +18,19 @@ public sealed class RunFeedRelay(RunFeed feed, RunDispatcher dispatcher, IConnec
     readonly RedisChannel Channel = RedisChannel.Literal(options.Value.RedisPrefix + "run-updates");
     readonly string _origin = Guid.NewGuid().ToString("N");
     IDisposable? _subscription;
+    ChannelMessageQueue? _queue;
 
     sealed record Relayed(string Origin, RunUpdate Update);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var subscriber = redis.GetSubscriber();
-        await subscriber.SubscribeAsync(Channel, (channel, message) =>
+        // A queue, not a handler: StackExchange.Redis runs handlers concurrently, so step 8 could overtake step 7 on
+        // its way into this replica's feed; a queue hands messages over one at a time, in the order Redis sent them.
+        _queue = await subscriber.SubscribeAsync(Channel);
+        _queue.OnMessage(message =>
         {
-            var relayed = JsonSerializer.Deserialize<Relayed>((string)message!, RunConfig.Json);
+            var relayed = JsonSerializer.Deserialize<Relayed>((string)message.Message!, RunConfig.Json);
             if (relayed is null || relayed.Origin == _origin) return;
             feed.Publish(relayed.Update with { Remote = true });
             if (relayed.Update.Status == RunStatus.Queued) _ = AssignAsync();
@@ -43,9 +47,9 @@ public sealed class RunFeedRelay(RunFeed feed, RunDispatcher dispatcher, IConnec
         catch (Exception e) { log.LogWarning(e, "Handing out a run queued on another replica failed"); }
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         _subscription?.Dispose();
-        return Task.CompletedTask;
+        if (_queue is not null) await _queue.UnsubscribeAsync();
     }
 }

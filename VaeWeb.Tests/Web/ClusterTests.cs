@@ -239,6 +239,18 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         Assert.Equal(recorded, feedOnA.Select(f => f.Step).ToList());
         Assert.All(feedOnA, f => Assert.True(f.Remote));
 
+        // The order holds under load too: a burst published on B as fast as it goes (a run of a few steps rarely
+        // showed the bug, two updates overtaking each other on their way out of Redis into A's feed).
+        var burst = new ConcurrentQueue<long>();
+        using (a.Services.GetRequiredService<RunFeed>().Subscribe(999, u => { if (u.Event is StepReport s) burst.Enqueue(s.Step); return Task.CompletedTask; }))
+        {
+            var feedB = b.Services.GetRequiredService<RunFeed>();
+            for (var step = 1; step <= 5000; step++)
+                feedB.Publish(new RunUpdate(999, new StepReport(1, step, 5000, new Dictionary<string, double> { ["loss"] = step }, 0, TimeSpan.Zero, null)));
+            await WaitUntil(() => burst.Count == 5000, TimeSpan.FromSeconds(30), "A's feed hears all 5000 updates of the burst");
+        }
+        Assert.Equal(Enumerable.Range(1, 5000).Select(i => (long)i), burst);
+
         // Once more, warm: the first dispatch includes the first use of the code paths on both replicas.
         var second = await Runs(a).SubmitAsync(Tiny, "second");
         var secondDone = await a.WaitForRunToFinish(second.Id, TimeSpan.FromMinutes(1));
@@ -345,9 +357,10 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         Run? onA = null;
         await WaitUntil(async () => (onA = (await Runs(b).ListAsync()).FirstOrDefault(r => r.Status == RunStatus.Running && !onB.RunsTraining.Contains(r.Id))) is { EpochsDone: >= 1 },
             TimeSpan.FromMinutes(1), "A's worker saves an epoch");
+        var orphan = onA!.Id;
         var sinceKill = Stopwatch.StartNew();
         using (var kill = Process.Start("kill", ["-s", signal, a.Id.ToString()])) await kill.WaitForExitAsync();
-        var resumed = WaitUntil(() => cluster.WorkerLog.Any(l => l.Message.StartsWith($"run {onA.Id}: resuming after epoch")), TimeSpan.FromMinutes(1), "the run resumes through B")
+        var resumed = WaitUntil(() => cluster.WorkerLog.Any(l => l.Message.StartsWith($"run {orphan}: resuming after epoch")), TimeSpan.FromMinutes(1), "the run resumes through B")
             .ContinueWith(t => t.IsCompletedSuccessfully ? sinceKill.Elapsed : (TimeSpan?)null);
         await a.WaitForExitAsync();
         var exited = sinceKill.Elapsed;
