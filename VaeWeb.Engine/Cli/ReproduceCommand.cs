@@ -27,8 +27,9 @@ static partial class ReproduceCommand
     /// <param name="M1Epochs">M1+M2 rows: epochs of M1 before M2 (the other models ignore it).</param>
     /// <param name="LearningRate">Adam's learning rate: 1e-3 for the VAE family; the SSL-GAN's released code uses 0.003.</param>
     /// <param name="Latent">Latent size: 50 for the VAE family; the SSL-GAN's noise z has 100 units.</param>
+    /// <param name="Decay">The learning rate falls linearly to 0 over the budget (<see cref="RunConfig.DecayLearningRate"/>).</param>
     public sealed record Experiment(string Name, string Model, Architecture Arch, int Labels, LabelBalance Balance, double Minutes,
-        double? Poster, double? Kingma, string Description, int M1Epochs = 10, double LearningRate = 1e-3, int Latent = 50);
+        double? Poster, double? Kingma, string Description, int M1Epochs = 10, double LearningRate = 1e-3, int Latent = 50, bool Decay = false);
 
     // Poster: FC 5.1 / conv 4.8 at 1000 labels, FC 12.0 / conv 6.2 at 600. Kingma et al. 2014, Table 1:
     // M2 11.97 / 4.94 / 3.60 / 3.92 and M1+M2 3.33 / 2.59 / 2.40 / 2.18 at 100 / 600 / 1000 / 3000 labels.
@@ -42,10 +43,13 @@ static partial class ReproduceCommand
         new("m2-fc-600", ModelKind.M2, Architecture.Fc, 600, LabelBalance.Oversampled, 15, 12.0, 4.94, "M2 (FC)"),
         new("m2-conv-1000", ModelKind.M2, Architecture.Conv, 1000, LabelBalance.Oversampled, 15, 4.8, null, "M2 (conv classifier)"),
         new("m2-conv-1000-paper", ModelKind.M2, Architecture.Conv, 1000, LabelBalance.Paper, 15, 4.8, null, "M2 (conv classifier)"),
+        new("m2-conv-1000-decay", ModelKind.M2, Architecture.Conv, 1000, LabelBalance.Oversampled, 15, 4.8, null, "M2 (conv classifier), learning rate decayed", Decay: true),
         new("m2-conv-600", ModelKind.M2, Architecture.Conv, 600, LabelBalance.Oversampled, 15, 6.2, null, "M2 (conv classifier)"),
         new("m2-conv-600-paper", ModelKind.M2, Architecture.Conv, 600, LabelBalance.Paper, 15, 6.2, null, "M2 (conv classifier)"),
+        new("m2-conv-600-decay", ModelKind.M2, Architecture.Conv, 600, LabelBalance.Oversampled, 15, 6.2, null, "M2 (conv classifier), learning rate decayed", Decay: true),
         new("m2-conv-3000", ModelKind.M2, Architecture.Conv, 3000, LabelBalance.Oversampled, 15, null, null, "M2 (conv classifier)"),
         new("m2-conv-100", ModelKind.M2, Architecture.Conv, 100, LabelBalance.Oversampled, 30, null, null, "M2 (conv classifier)"),
+        new("m2-conv-100-decay", ModelKind.M2, Architecture.Conv, 100, LabelBalance.Oversampled, 30, null, null, "M2 (conv classifier), learning rate decayed", Decay: true),
         new("m2-conv-100-paper", ModelKind.M2, Architecture.Conv, 100, LabelBalance.Paper, 30, null, null, "M2 (conv classifier)"),
         new("m1m2-1000", ModelKind.M1M2, Architecture.Fc, 1000, LabelBalance.Oversampled, 15, null, 2.40, "M1+M2 (FC)", M1Epochs: 20),
         new("m1m2-1000-paper", ModelKind.M1M2, Architecture.Fc, 1000, LabelBalance.Paper, 15, null, 2.40, "M1+M2 (FC)", M1Epochs: 20),
@@ -186,7 +190,7 @@ static partial class ReproduceCommand
     public static RunConfig ConfigFor(Experiment e, double minutes, ValidationSplit split, long seed = 1) => new()
     {
         Model = e.Model, Arch = e.Arch, Labels = e.Labels, Balance = e.Balance, Split = split, Epochs = RunConfig.MaxEpochs,
-        MaxMinutes = minutes, Latent = e.Latent, Hidden = [500, 500], LearningRate = e.LearningRate, Seed = seed, M1Epochs = e.M1Epochs,
+        MaxMinutes = minutes, Latent = e.Latent, Hidden = [500, 500], LearningRate = e.LearningRate, DecayLearningRate = e.Decay, Seed = seed, M1Epochs = e.M1Epochs,
     };
 
     /// <summary>

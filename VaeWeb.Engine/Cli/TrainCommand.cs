@@ -45,6 +45,7 @@ static class TrainCommand
         var adversarialWeight = new Option<double>("--adversarial-weight") { Description = "DRAW-GAN: weight λ of the GAN loss on DRAW's final canvas against its negative ELBO.", DefaultValueFactory = _ => defaults.AdversarialWeight };
         var judgeReconstructions = new Option<bool>("--judge-reconstructions") { Description = "DRAW-GAN: the discriminator also judges the canvases of DRAW's training pass, not only those drawn from the prior." };
         var maxMinutes = new Option<double>("--max-minutes") { Description = "Stop after the epoch that ends past this many minutes (0 = no limit)." };
+        var decayLr = new Option<bool>("--decay-lr") { Description = "Lower the learning rate linearly to 0 over the time limit (--max-minutes), or over the epochs without one." };
         var output = new Option<string?>("--output", "-o") { Description = "Run folder for config.json, metrics.jsonl, model.pt and samples (default: runs/<time>-<model>-<arch>)." };
         var resume = new Option<string?>("--resume")
         {
@@ -56,7 +57,7 @@ static class TrainCommand
         var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
         {
             model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit,
-            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, adversarialWeight, judgeReconstructions, maxMinutes, output, resume, dataDir,
+            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, adversarialWeight, judgeReconstructions, maxMinutes, decayLr, output, resume, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -68,7 +69,7 @@ static class TrainCommand
                 BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed),
                 Binarize = parse.GetValue(binarize), TrainLimit = parse.GetValue(trainLimit), TestLimit = parse.GetValue(testLimit),
                 Labels = parse.GetValue(labels), Split = parse.GetValue(split), Balance = parse.GetValue(balance), Alpha = parse.GetValue(alpha),
-                LearnedPrior = parse.GetValue(learnedPrior), M1Epochs = parse.GetValue(m1Epochs), MaxMinutes = parse.GetValue(maxMinutes),
+                LearnedPrior = parse.GetValue(learnedPrior), M1Epochs = parse.GetValue(m1Epochs), MaxMinutes = parse.GetValue(maxMinutes), DecayLearningRate = parse.GetValue(decayLr),
                 DrawSteps = parse.GetValue(drawSteps), Attention = !parse.GetValue(noAttention), ReadSize = parse.GetValue(readSize), WriteSize = parse.GetValue(writeSize), Gamma = parse.GetValue(gamma),
                 AdversarialWeight = parse.GetValue(adversarialWeight), JudgeReconstructions = parse.GetValue(judgeReconstructions),
             };

@@ -20,6 +20,9 @@ public sealed class FusedAdam : IDisposable
     readonly double _lr, _beta1, _beta2, _eps;
     long _step;
 
+    /// <summary>Multiplies the learning rate given at construction (a schedule sets it before each step).</summary>
+    public double LearningRateScale { get; set; } = 1;
+
     public FusedAdam(IEnumerable<Parameter> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
     {
         _parameters = parameters.Where(p => p.requires_grad).ToArray();
@@ -62,7 +65,7 @@ public sealed class FusedAdam : IDisposable
     {
         _step++;
         float b1 = (float)_beta1, b2 = (float)_beta2;
-        float stepSize = (float)(_lr / (1 - Math.Pow(_beta1, _step)));
+        float stepSize = (float)(_lr * LearningRateScale / (1 - Math.Pow(_beta1, _step)));
         float invSqrtBias2 = (float)(1 / Math.Sqrt(1 - Math.Pow(_beta2, _step)));
         float eps = (float)_eps;
 

@@ -123,6 +123,13 @@ public sealed record RunConfig
     public bool JudgeReconstructions { get; init; }
     /// <summary>Stop after the epoch that ends past this many minutes of training (0 = no limit): fixed-time comparisons.</summary>
     public double MaxMinutes { get; init; }
+    /// <summary>
+    /// Lower every learning rate linearly from its value to 0 over the last stage's budget: its share of
+    /// <see cref="MaxMinutes"/> when set, else its epochs. Why: under a fixed budget a constant rate ends on its noisiest
+    /// iterate, and a linear decay to 0 was the best schedule at every budget in Li, Yumer &amp; Ramanan (2020, "Budgeted
+    /// training"). Steps past a time budget (the rest of the epoch that crosses it) run at rate 0.
+    /// </summary>
+    public bool DecayLearningRate { get; init; }
 
     /// <summary>
     /// Labeled images per step of a semi-supervised run with <paramref name="labeled"/> of <paramref name="pool"/> images

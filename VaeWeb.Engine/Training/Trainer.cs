@@ -243,6 +243,11 @@ public static class Trainer
                 labeled = new LabeledStream(data.LabeledIndices!, generator, tensors[LabeledStream.OrderName], saved.LabeledPosition);
         }
 
+        /// <summary>The share of the last stage's budget spent before step <paramref name="step"/>: of its minutes when the run has a time limit, else of its steps.</summary>
+        double BudgetUsed(long step, long totalSteps) => stageBudgetMinutes > 0
+            ? (Elapsed - stageStart).TotalMinutes / stageBudgetMinutes
+            : (double)step / totalSteps;
+
         long StepsPerEpoch(TrainingData data) => (data.Pool.Count + config.BatchSize - 1) / config.BatchSize;
 
         /// <summary>One pass over the pool; returns the epoch's mean of every loss term per image.</summary>
@@ -284,6 +289,7 @@ public static class Trainer
                             ? new Batch(x, labels ? pool.Labels.index_select(0, rows) : null)
                             : new Batch(x, null, Prepare(pool.Images.index_select(0, labeledRows)), pool.Labels.index_select(0, labeledRows));
                     }
+                    if (config.DecayLearningRate && epoch > 0) updater.ScaleLearningRates(Math.Max(0, 1 - BudgetUsed(step, totalSteps)));
                     var terms = updater.Step(batch);
                     foreach (var (name, value) in terms)
                     {
@@ -339,6 +345,12 @@ public static class Trainer
                 foreach (var (name, value) in loss.Terms) terms.Add((name, value.item<float>()));
             }
             return terms;
+        }
+
+        /// <summary>Scales every optimizer's learning rate (1: as configured).</summary>
+        public void ScaleLearningRates(double scale)
+        {
+            foreach (var (_, optimizer) in _updates) optimizer.LearningRateScale = scale;
         }
 
         /// <summary>Adds each optimizer's moments to <paramref name="state"/> ("adam0/…", "adam1/…"); returns their step counts.</summary>

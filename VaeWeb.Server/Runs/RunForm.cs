@@ -109,6 +109,7 @@ public static class RunConfigRows
         if (Uses(nameof(RunConfig.Attention)))
             yield return ("attention", c.Attention ? $"read {c.ReadSize}×{c.ReadSize}, write {c.WriteSize}×{c.WriteSize}" : "none (whole image read, whole canvas written)");
         if (c.MaxMinutes > 0) yield return ("time limit", $"{c.MaxMinutes:G4} min");
+        if (c.DecayLearningRate) yield return ("learning rate", $"{c.LearningRate:G4}, falling linearly to 0 over the {(c.MaxMinutes > 0 ? "time limit" : "epochs")}");
         yield return ("model", $"{c.Model} ({c.Arch})".ToLowerInvariant());
         yield return ("dataset", c.Dataset);
         yield return ("latent size", $"{c.Latent}");

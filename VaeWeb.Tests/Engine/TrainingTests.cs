@@ -176,6 +176,56 @@ public class TrainingTests
     }
 
     [Fact]
+    public void Fused_adam_with_its_rate_scaled_steps_as_adam_at_the_scaled_rate()
+    {
+        TorchRuntime.EnsureInitialized();
+        using var scaled = new Vae(784, 8, [32]);
+        using var plain = new Vae(784, 8, [32]);
+        using var frozen = new Vae(784, 8, [32]);
+        plain.load_state_dict(scaled.state_dict());
+        frozen.load_state_dict(scaled.state_dict());
+        using var initial = new Vae(784, 8, [32]);
+        initial.load_state_dict(scaled.state_dict());
+        using var scaledAdam = new FusedAdam(scaled.parameters(), 1e-2) { LearningRateScale = 0.25 };
+        using var plainAdam = new FusedAdam(plain.parameters(), 0.25e-2);
+        using var frozenAdam = new FusedAdam(frozen.parameters(), 1e-2) { LearningRateScale = 0 };
+        using var x = rand(16, 784).lt_(0.3);
+        for (int step = 0; step < 3; step++)
+            foreach (var (model, adam) in new[] { (scaled, scaledAdam), (plain, plainAdam), (frozen, frozenAdam) })
+            {
+                using var scope = NewDisposeScope();
+                adam.zero_grad();
+                using var noise = new Generator((ulong)(100 + step));
+                model.Noise = noise;
+                var (logits, mu, logVar) = model.forward(x);
+                var (rec, kl) = VariationalAutoencoder.Loss(logits, x, mu, logVar);
+                (rec + kl).backward();
+                adam.step();
+            }
+        foreach (var (a, b) in scaled.parameters().Zip(plain.parameters()))
+            Assert.True((a - b).abs().max().item<float>() < 1e-6, "a scaled rate differs from the same rate given directly");
+        foreach (var (a, b) in frozen.parameters().Zip(initial.parameters()))
+            Assert.True((a - b).abs().max().item<float>() == 0, "a rate scaled by 0 moved a weight");
+        Assert.Contains(scaled.parameters().Zip(initial.parameters()), p => (p.First - p.Second).abs().max().item<float>() > 1e-4);
+    }
+
+    [Fact]
+    public void A_decayed_learning_rate_starts_at_the_configured_rate_and_changes_what_training_does_after()
+    {
+        var constant = new List<TrainingEvent>();
+        var decayed = new List<TrainingEvent>();
+        var config = Small(2) with { TrainLimit = 1000 };
+        Train(config, events: constant);
+        Train(config with { DecayLearningRate = true }, events: decayed);
+
+        static double[] Losses(List<TrainingEvent> events) => events.OfType<StepReport>().Select(s => s.Metrics[Metrics.Elbo]).ToArray();
+        var (c, d) = (Losses(constant), Losses(decayed));
+        Assert.Equal(c[0], d[0]);                                           // step 1 at the full rate: the same step
+        Assert.NotEqual(c[^1], d[^1]);                                      // later steps at lower rates
+        Assert.All(d, l => Assert.True(double.IsFinite(l)));
+    }
+
+    [Fact]
     public void Kl_term_is_the_analytic_kl_of_diagonal_gaussians()
     {
         TorchRuntime.EnsureInitialized();

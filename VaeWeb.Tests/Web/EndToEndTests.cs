@@ -48,7 +48,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
             // Six epochs of 30,000 images: long enough (≈25 s alone, more under a parallel test load) that the run is
             // still training after the page reloads, so the test can see live points arrive on the reloaded page.
             await page.GetByLabel("Epochs").FillAsync("6");
-            await page.GetByText("Advanced: train on a subset").ClickAsync();
+            await page.GetByText("Advanced: subset, time limit, learning-rate decay").ClickAsync();
             await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("30000");
             await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("1000");
             await Browser.Screenshot(page, "1-new-run-form");
@@ -168,7 +168,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         await page.GetByLabel("Labeled images").FillAsync("100");
         await page.GetByLabel("Epochs").FillAsync("2");
         await page.GetByLabel("Hidden sizes").FillAsync("128, 128");
-        await page.GetByText("Advanced: train on a subset").ClickAsync();
+        await page.GetByText("Advanced: subset, time limit, learning-rate decay").ClickAsync();
         await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("2000");
         await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("500");
         await Browser.Screenshot(page, "8-new-m2-run");

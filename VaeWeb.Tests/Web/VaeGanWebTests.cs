@@ -39,7 +39,7 @@ public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
         await Assertions.Expect(page.GetByTestId("form-errors")).ToHaveCountAsync(0);
         await page.GetByLabel("Name").FillAsync("e2e vae-gan");
         await page.GetByLabel("Epochs").FillAsync("2");
-        await page.GetByText("Advanced: train on a subset").ClickAsync();
+        await page.GetByText("Advanced: subset, time limit, learning-rate decay").ClickAsync();
         await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("1000");
         await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("200");
         await Browser.Screenshot(page, "20-new-vae-gan-run");
