@@ -53,6 +53,7 @@ static partial class ReproduceCommand
         new("m2-conv-100-paper", ModelKind.M2, Architecture.Conv, 100, LabelBalance.Paper, 30, null, null, "M2 (conv classifier)"),
         new("m1m2-1000", ModelKind.M1M2, Architecture.Fc, 1000, LabelBalance.Oversampled, 15, null, 2.40, "M1+M2 (FC)", M1Epochs: 20),
         new("m1m2-1000-paper", ModelKind.M1M2, Architecture.Fc, 1000, LabelBalance.Paper, 15, null, 2.40, "M1+M2 (FC)", M1Epochs: 20),
+        new("m1m2-1000-decay", ModelKind.M1M2, Architecture.Fc, 1000, LabelBalance.Oversampled, 15, null, 2.40, "M1+M2 (FC), learning rate decayed", M1Epochs: 20, Decay: true),
         new("m1m2-600", ModelKind.M1M2, Architecture.Fc, 600, LabelBalance.Oversampled, 15, null, 2.59, "M1+M2 (FC)", M1Epochs: 20),
         new("ssl-gan-100", ModelKind.SslGan, Architecture.Fc, 100, LabelBalance.Oversampled, 60, null, null, "SSL-GAN, feature matching (Salimans et al.: 0.93%)", LearningRate: 3e-3, Latent: 100),
         new("ssl-gan-600", ModelKind.SslGan, Architecture.Fc, 600, LabelBalance.Oversampled, 60, null, null, "SSL-GAN, feature matching", LearningRate: 3e-3, Latent: 100),
