@@ -35,6 +35,8 @@ static partial class ReproduceCommand
     // M2 11.97 / 4.94 / 3.60 / 3.92 and M1+M2 3.33 / 2.59 / 2.40 / 2.18 at 100 / 600 / 1000 / 3000 labels.
     // Families and budgets: FC M2 15 min; conv M2 15 min, except 100 labels 30 min (ten labeled images per class need
     // more epochs); M1+M2 15 min in all, its M1 included. "-paper" rows are the label-balance ablation, same budgets.
+    // "-decay" rows lower the learning rate linearly to 0 over the budget (RunConfig.DecayLearningRate), beside the
+    // constant-rate rows under the same budgets.
     // SSL-GAN (Salimans et al. 2016, feature matching; 0.93% ± 0.07 at 100 labels in their Table 1, no MNIST figure at
     // 600 or 1000): 60 min, issue 15's bar (≤ 1.5% mean over 3 seeds at 100 labels); same splits and label draws as M2.
     public static readonly Experiment[] Experiments =
