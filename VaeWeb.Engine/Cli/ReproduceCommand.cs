@@ -232,10 +232,13 @@ static partial class ReproduceCommand
 
     static string WithoutSeed(RunConfig config) => WithoutSeed(config.ToJson());
 
-    /// <summary>A config's JSON without its seed: what measurements of one row's protocol share.</summary>
+    /// <summary>
+    /// A config's JSON without its seed: what measurements of one row's protocol share. Read and written back through
+    /// <see cref="RunConfig"/> first, so a field added since a measurement counts as its default, not as a change.
+    /// </summary>
     static string WithoutSeed(string configJson)
     {
-        var json = JsonNode.Parse(configJson)!.AsObject();
+        var json = JsonNode.Parse(RunConfig.FromJson(configJson).ToJson())!.AsObject();
         json.Remove("seed");
         return json.ToJsonString();
     }

@@ -101,10 +101,12 @@ public class CliTests
     [Fact]
     public void Reproduce_shows_each_rows_latest_protocol_as_mean_and_spread_over_seeds_and_lists_every_measurement()
     {
-        // Five measurements of one row: an old 6-minute one, then two seeds at 15 minutes, seed 1 measured twice.
+        // Five measurements of one row: an old 6-minute one, then two seeds at 15 minutes, seed 1 measured twice. Seed 3
+        // was recorded after a config field was added (at its default): the same protocol as the seeds recorded before.
         var folder = Directory.CreateTempSubdirectory("vaeweb-reproduce-").FullName;
-        static string Config(long seed, double minutes) =>
-            $$"""{"model":"m2","arch":"conv","labels":1000,"seed":{{seed}},"maxMinutes":{{minutes}}}""";
+        static string Config(long seed, double minutes) => seed == 3
+            ? $$"""{"model":"m2","arch":"conv","labels":1000,"seed":{{seed}},"maxMinutes":{{minutes}},"decayLearningRate":false}"""
+            : $$"""{"model":"m2","arch":"conv","labels":1000,"seed":{{seed}},"maxMinutes":{{minutes}}}""";
         static object Measurement(long seed, double minutes, double error, int day) => new
         {
             name = "m2-conv-1000", seed, config = Config(seed, minutes), epochs = 7, bestEpoch = 7, validationError = error, testError = error,
