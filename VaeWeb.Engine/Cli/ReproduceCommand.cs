@@ -175,7 +175,7 @@ static partial class ReproduceCommand
                 failed = await MeasureRows(Curves.Select(c => (c.Name, WithSeed(c.Config))), (name, config, folder) => MeasureCurve(name, config, folder, commit),
                     curves, curveStore, r => $"test bound {r.Points[^1].TestBound:F2} nats");
             if (failed == 0)
-                failed = await MeasureRows(QualityRows.Select(q => (q.Name, WithSeed(q.Config))), (name, config, folder) => MeasureQuality(name, config, folder, commit),
+                failed = await MeasureRows(QualityRows.Select(q => (q.Name, WithSeed(q.Config))), (name, config, folder) => MeasureQuality(name, config, folder, commit, Path.GetDirectoryName(Path.GetFullPath(table))),
                     quality, qualityStore, r => $"Fréchet distance {r.Frechet:F1}, {r.Confident:F1}% of samples ≥ 0.9");
             if (failed != 0) return failed;
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(table))!);

@@ -47,8 +47,11 @@ static partial class ReproduceCommand
 
     /// <summary>One quality measurement: the last epoch's sample quality (and test bound, for models with a likelihood).</summary>
     /// <param name="Confident">% of the samples the classifier gives a class at probability ≥ 0.9.</param>
+    /// <param name="Samples">The last epoch's 10x10 sample grid, copied beside the table (relative to it); the grid draws the
+    /// same z for every run of one latent size, so rows' grids compare digit by digit.</param>
     public sealed record QualityResult(string Name, long Seed, string Config, int Epochs, double Frechet, double Confidence, double Confident,
-        double? TestBound, double Minutes, double BudgetMinutes, DateTime FinishedUtc, string Machine, string? Commit, string? Note = null);
+        double? TestBound, double Minutes, double BudgetMinutes, DateTime FinishedUtc, string Machine, string? Commit, string? Note = null,
+        string? Samples = null);
 
     /// <summary>The quality measurements' file beside the table: docs/results.md → docs/results-quality.json.</summary>
     static string QualityStore(string table) => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(table))!, Path.GetFileNameWithoutExtension(table) + "-quality.json");
@@ -61,7 +64,7 @@ static partial class ReproduceCommand
     /// The run in <paramref name="folder"/>, from its own metrics.jsonl: the sample quality after its last epoch (a GAN
     /// keeps its last weights) and the training time then.
     /// </summary>
-    public static QualityResult MeasureQuality(string name, RunConfig config, string folder, string? commit)
+    public static QualityResult MeasureQuality(string name, RunConfig config, string folder, string? commit, string? tableFolder = null)
     {
         var events = File.ReadLines(new RunFolder(folder).MetricsFile).Select(l => JsonSerializer.Deserialize<TrainingEvent>(l, RunConfig.Json)).ToList();
         var last = events.OfType<EpochReport>().LastOrDefault()
@@ -69,9 +72,19 @@ static partial class ReproduceCommand
         if (!last.Test.ContainsKey(SampleQuality.Frechet))
             throw new InvalidDataException($"The run in {folder} measured no sample quality: train the MNIST classifier first (`VaeWeb.Engine classifier`).");
         var minutes = events.OfType<StepReport>().Last().Elapsed.TotalMinutes;
+        var finished = DateTime.UtcNow;
+        string? samples = null;
+        var grid = new RunFolder(folder).SamplesFile(last.Epoch);
+        if (tableFolder is not null && File.Exists(grid))
+        {
+            // A new file per measurement, like the measurements themselves: an earlier grid is never replaced.
+            samples = Path.Combine("quality-samples", $"{name}-seed{config.Seed}-{finished:yyyyMMdd-HHmmss}.png");
+            Directory.CreateDirectory(Path.Combine(tableFolder, "quality-samples"));
+            File.Copy(grid, Path.Combine(tableFolder, samples));
+        }
         return new QualityResult(name, config.Seed, config.ToJson(), last.Epoch, last.Test[SampleQuality.Frechet], last.Test[SampleQuality.Confidence],
             last.Test[SampleQuality.Confident], last.Test.TryGetValue(Metrics.Elbo, out var elbo) ? -elbo : null, minutes, config.MaxMinutes,
-            DateTime.UtcNow, Machine(), commit);
+            finished, Machine(), commit, Samples: samples);
     }
 
     /// <summary>A quality row's current measurements: its latest protocol's (config but seed, budget, cores), the latest per seed.</summary>
@@ -118,6 +131,19 @@ static partial class ReproduceCommand
             var total = results.Count(r => r.Name == row.Name);
             md.AppendLine(CultureInfo.InvariantCulture,
                 $"| {row.Description} | {current[0].BudgetMinutes:G4} min × {CoresOf(current[0].Machine)} | {string.Join(", ", current.Select(r => r.Seed))} | {MeanStd([.. current.Select(r => (double)r.Epochs)], "F1", "")} | **{MeanStd([.. current.Select(r => r.Frechet)], "F1", "")}** | {ratio} | {MeanStd([.. current.Select(r => r.Confidence)], "F3", "")} | {MeanStd([.. current.Select(r => r.Confident)], "F1", "%")} | {current.Count(r => r.Confident >= 80)} of {current.Count} | {(bounds.Count == 0 ? "–" : MeanStd(bounds, "F2", ""))} | {total - current.Count} |");
+        }
+        // Seed 1's latest grid of each row, side by side: rows of one latent size drew the same z.
+        var grids = QualityRows.Select(q => (q.Description, Result: CurrentQuality(results, q.Name).FirstOrDefault(r => r.Seed == 1 && r.Samples is not null)))
+            .Where(g => g.Result is not null).ToList();
+        if (grids.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("Samples after the budget, seed 1: the grid a run draws after every epoch, from the same z each time (the conv VAE's and");
+            md.AppendLine("the VAE-GAN's, both with 50 latent units, decode the same z, so their digits correspond cell by cell):");
+            md.AppendLine();
+            md.AppendLine("| " + string.Join(" | ", grids.Select(g => g.Description)) + " |");
+            md.AppendLine("|" + string.Concat(grids.Select(_ => "---|")));
+            md.AppendLine("| " + string.Join(" | ", grids.Select(g => $"![{g.Description}]({g.Result!.Samples!.Replace('\\', '/')})")) + " |");
         }
         md.AppendLine();
         md.AppendLine("Every measurement:");

@@ -164,6 +164,7 @@ public class CliTests
             name, seed, config = $$"""{"model":"{{(name.StartsWith("vae-gan") ? "vae-gan" : "vae")}}","arch":"conv","seed":{{seed}},"maxMinutes":10}""",
             epochs = 4, frechet, confidence = 0.9, confident, minutes = 10.2, budgetMinutes = 10.0,
             finishedUtc = new DateTime(2026, 11, day, 12, 0, 0, DateTimeKind.Utc), machine = "test CPU, 1 core, 24 GiB", commit = "abc1234",
+            samples = seed == 1 ? $"quality-samples/{name}-seed1.png" : null,
         };
         // The VAE at seeds 1 and 2, the VAE-GAN at 1, 2 and 3: the ratio is over seeds 1 and 2 (0.4 and 0.6).
         object[] measurements =
@@ -179,6 +180,8 @@ public class CliTests
         Assert.Contains("| conv VAE, grey levels | 10 min × 1 core | 1, 2 | 4.0 ± 0.0 | **75.0 ± 35.4** | – |", table);
         Assert.Contains("| **35.0 ± 5.0** | 0.50× ± 0.14 (2 seeds, vs conv-vae-quality) | 0.900 ± 0.000 | 81.7% ± 10.4 | 2 of 3 |", table);
         Assert.Equal(5, System.Text.RegularExpressions.Regex.Matches(table, "quality`, seed").Count);   // every measurement listed
+        // Seed 1's sample grids side by side, under their rows' names.
+        Assert.Contains("| ![conv VAE, grey levels](quality-samples/conv-vae-quality-seed1.png) | ![VAE-GAN, γ 1 (the conv VAE's encoder and decoder)](quality-samples/vae-gan-quality-seed1.png) |", table);
     }
 
     [Fact]
