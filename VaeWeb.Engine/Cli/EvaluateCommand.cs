@@ -9,6 +9,9 @@ namespace VaeWeb.Engine.Cli;
 
 static class EvaluateCommand
 {
+    /// <summary>Binarizations per test image for the averaged prediction.</summary>
+    const int ErrorDraws = 16;
+
     public static Command Create()
     {
         var run = new Argument<DirectoryInfo>("run") { Description = "Run folder written by 'train' (holds checkpoint.json and model.pt)." };
@@ -41,6 +44,15 @@ static class EvaluateCommand
                     Console.WriteLine($"test ELBO: {elbo:F2} nats (reconstruction {metrics[Metrics.Reconstruction]:F2}, KL {metrics[Metrics.Kl]:F2})");
                 else
                     Console.WriteLine($"test: {string.Join(", ", metrics.Select(kv => $"{kv.Key} {kv.Value:F2}"))}");
+                if (config.Info!.Has(Capability.Classifier) && config.Binarize == Binarization.Dynamic)
+                {
+                    // The error above is on one fixed binarization; a classifier of binarized digits can also be asked
+                    // about the digit itself, its prediction averaged over many draws, or shown the grey levels.
+                    model.eval();
+                    using var grey = subset.Images.alias();
+                    Console.WriteLine($"test error on the grey levels: {Evaluation.ErrorPercent(model.Classify, grey, subset.Labels):F2}%; " +
+                        $"with q(y|x) averaged over {ErrorDraws} binarizations of each image: {Evaluation.ErrorOverBinarizations(model.Classify, subset, ErrorDraws):F2}%");
+                }
                 if (!config.Info!.Has(Capability.Likelihood))
                 {
                     Console.WriteLine($"The {config.Info.Title} has no importance-weighted log-likelihood estimate.");

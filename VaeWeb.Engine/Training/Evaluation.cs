@@ -71,8 +71,6 @@ public static class Evaluation
     public static string LikelihoodOf(ModelInfo info) =>
         info.Has(Capability.Conditional) && !info.Has(Capability.Classifier) ? "log p(x|y)" : "log p(x)";
 
-    /// <summary>The data the likelihood scores: a Bernoulli draw of each pixel (dynamic binarization) or the grey levels.</summary>
-    /// <remarks>u &lt; p with u ~ U[0, 1) is Bernoulli(p); written so because libtorch's bernoulli() is 4x slower on CPU.</remarks>
     /// <summary>Percent of <paramref name="images"/> [N, D] whose argmax of <paramref name="classify"/> is not its label.</summary>
     public static double ErrorPercent(Func<Tensor, Tensor> classify, Tensor images, Tensor labels, int batchSize = 1000)
     {
@@ -88,6 +86,30 @@ public static class Evaluation
         return count == 0 ? 0 : 100.0 * wrong / count;
     }
 
+    /// <summary>
+    /// Percent of the set's images misclassified by q(y|x) averaged over <paramref name="draws"/> binarizations of each image
+    /// (Bernoulli draws from a fixed seed, not the fixed binarization's): what a classifier trained on dynamically binarized
+    /// images predicts for the grey image rather than for one draw of it. Logits → probabilities, summed, then the argmax.
+    /// </summary>
+    public static double ErrorOverBinarizations(Func<Tensor, Tensor> classify, ImageSet set, int draws, int batchSize = 1000)
+    {
+        using var _ = no_grad();
+        var generator = new Generator((ulong)EvaluationSeed + 2);
+        long wrong = 0, count = set.Count;
+        for (long start = 0; start < count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var size = Math.Min(batchSize, count - start);
+            var x = set.Images.narrow(0, start, size);
+            var probabilities = zeros(size, Cvae.Classes);                  // [B, 10]
+            for (int d = 0; d < draws; d++) probabilities.add_(nn.functional.softmax(classify(Binarize(x, Binarization.Dynamic, generator)), 1));
+            wrong += probabilities.argmax(1).ne(set.Labels.narrow(0, start, size)).sum().item<long>();
+        }
+        return count == 0 ? 0 : 100.0 * wrong / count;
+    }
+
+    /// <summary>The data the likelihood scores: a Bernoulli draw of each pixel (dynamic binarization) or the grey levels.</summary>
+    /// <remarks>u &lt; p with u ~ U[0, 1) is Bernoulli(p); written so because libtorch's bernoulli() is 4x slower on CPU.</remarks>
     public static Tensor Binarize(Tensor x, Binarization binarize, Generator? generator) =>
         binarize == Binarization.Dynamic ? rand(x.shape, generator: generator).lt_(x) : x;
 }

@@ -132,7 +132,10 @@ public sealed class RunFolder
         catch (JsonException) { return null; }
     }
 
-    /// <summary>The model of the checkpoint kept (the latest, or the best-validation one), built from the config saved with it.</summary>
+    /// <summary>
+    /// The model of the checkpoint kept (the latest, or the best-validation one), built from the config saved with it, in
+    /// evaluation mode (no dropout, no noise layers, batch norm's running statistics), as training scored it.
+    /// </summary>
     public (GenerativeModel Model, Checkpoint Checkpoint) LoadCheckpoint()
     {
         if (!System.IO.File.Exists(CheckpointFile) || !System.IO.File.Exists(ModelFile))
@@ -141,6 +144,7 @@ public sealed class RunFolder
             ?? throw new InvalidDataException($"{CheckpointFile} is empty.");
         var model = ModelRegistry.Create(checkpoint.Config);
         model.load(ModelFile);
+        model.eval();
         return (model, checkpoint);
     }
 
