@@ -22,6 +22,12 @@ public sealed record ModelInfo(string Name, string Title, Capability Capabilitie
     /// </summary>
     public bool Binarizes { get; init; } = true;
 
+    /// <summary>
+    /// Whether it can be built for a colour dataset's 32×32×3 images (<see cref="RunConfig.Image"/>); the form offers only
+    /// these for colour sets, and <see cref="RunConfig.Validate"/> refuses the rest.
+    /// </summary>
+    public bool Colour { get; init; }
+
     /// <summary>The charts of its run page, of the metrics it reports; null: <see cref="MetricCharts.Default"/> for its capabilities.</summary>
     public IReadOnlyList<MetricChart>? Charts { get; init; }
 
@@ -41,14 +47,20 @@ public static class ModelRegistry
     static ModelRegistry()
     {
         const Capability vae = Capability.Encoder | Capability.Likelihood;
+        // Grey datasets build exactly the networks they always did (same layers, same checkpoints); a colour dataset's
+        // shape gives the colour versions (discretized logistic p(x|z), 3-plane convolutions).
         Register(new(ModelKind.Vae, "VAE", vae, [Architecture.Fc, Architecture.Conv], [],
-            c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent) : new Vae(784, c.Latent, c.Hidden)));
+            c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent, c.Image) : new Vae(c.Latent, c.Hidden, c.Image)) { Colour = true });
         Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional | Capability.Likelihood, [Architecture.Fc], [nameof(RunConfig.LearnedPrior)],
-            c => new Cvae(784, c.Latent, c.Hidden, c.LearnedPrior)));
+            c => new Cvae(c.Image.Pixels, c.Latent, c.Hidden, c.LearnedPrior, image: c.Image)) { Colour = true });
         string[] semi = [nameof(RunConfig.Labels), nameof(RunConfig.Split), nameof(RunConfig.Balance), nameof(RunConfig.Alpha)];
         const Capability m2 = Capability.Encoder | Capability.Conditional | Capability.Classifier | Capability.SemiSupervised;
         Register(new(ModelKind.M2, "M2 (semi-supervised)", m2 | Capability.Likelihood, [Architecture.Fc, Architecture.Conv], semi,
-            c => new M2(784, c.Latent, c.Hidden, convolutional: c.Arch == Architecture.Conv)) { ArchitectureHelp = "conv: a convnet classifier q(y|x)" });
+            c => new M2(c.Image.Pixels, c.Latent, c.Hidden, convolutional: c.Arch == Architecture.Conv, image: c.Image))
+        {
+            ArchitectureHelp = "conv: a convnet classifier q(y|x)",
+            Colour = true,
+        });
         Register(new(ModelKind.M1M2, "M1+M2 (semi-supervised)", m2, [Architecture.Fc], [.. semi, nameof(RunConfig.M1Epochs)],
             c => new M1M2(784, c.Latent, c.Hidden, c.Latent, [c.Hidden[0]])));
         Register(new(ModelKind.Draw, "DRAW (recurrent, attention)", Capability.Likelihood | Capability.Frames, [Architecture.Fc],
