@@ -33,6 +33,10 @@ public static class MetricCharts
         new("test", Metrics.Reconstruction, "test reconstruction (epoch)"), new("test", Metrics.Kl, "test KL (epoch)"),
     ]);
 
+    /// <summary>Colour models with an ELBO: the test bound in bits per dimension (discretized logistic; 8 is a uniform guess).</summary>
+    public static readonly MetricChart BitsPerDim = new("bits", "Test bound in bits per dimension (8 = uniform over 256 levels)", "bits/dim",
+        [new("test", Metrics.BitsPerDim, "test −ELBO / (D·ln 2) (epoch)")]);
+
     public static readonly MetricChart Error = new("error", "Classification error (%)", "% wrong",
         [new("validation", Metrics.Error, "validation error"), new("test", Metrics.Error, "test error")]);
 

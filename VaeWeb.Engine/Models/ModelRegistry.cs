@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 
@@ -33,6 +34,16 @@ public sealed record ModelInfo(string Name, string Title, Capability Capabilitie
 
     /// <summary>The charts its run page draws: its own, then the sample quality every model shares.</summary>
     public IReadOnlyList<MetricChart> AllCharts => [.. Charts ?? MetricCharts.Default(Capabilities), MetricCharts.Quality];
+
+    /// <summary>
+    /// The charts of a run on images of <paramref name="image"/>'s shape: <see cref="AllCharts"/>, and for colour runs
+    /// of a model that charts its ELBO, the test bound in bits per dimension before the sample quality.
+    /// </summary>
+    public IReadOnlyList<MetricChart> ChartsFor(ImageShape image)
+    {
+        var own = Charts ?? MetricCharts.Default(Capabilities);
+        return image.IsColour && own.Contains(MetricCharts.Elbo) ? [.. own, MetricCharts.BitsPerDim, MetricCharts.Quality] : AllCharts;
+    }
 
     public bool Has(Capability capability) => (Capabilities & capability) == capability;
     public bool Uses(string option) => Options.Contains(option);

@@ -95,9 +95,16 @@ public sealed record ImageGrid(int Rows, int Cols, int Height, int Width, byte[]
     [System.Text.Json.Serialization.JsonIgnore]
     public int Channels => Count * Height * Width is var plane and > 0 && Pixels.Length == 3 * plane ? 3 : 1;
 
-    /// <summary>28x28 images given as intensities in [0, 1], image-major, rounded to bytes.</summary>
-    public static ImageGrid FromIntensities(int rows, int cols, IEnumerable<float> intensities) =>
-        new(rows, cols, 28, 28, intensities.Select(v => (byte)Math.Clamp(MathF.Round(v * 255), 0, 255)).ToArray());
+    /// <summary>
+    /// Images given as intensities in [0, 1], image-major, rounded to bytes; their shape is the dataset's of as many
+    /// values per image (784: 28x28 grey; 3072: 32x32x3 colour, channel-planar).
+    /// </summary>
+    public static ImageGrid FromIntensities(int rows, int cols, IEnumerable<float> intensities)
+    {
+        var bytes = intensities.Select(v => (byte)Math.Clamp(MathF.Round(v * 255), 0, 255)).ToArray();
+        var shape = Data.ImageShape.Of(bytes.Length / Math.Max(1, rows * cols));
+        return new(rows, cols, shape.Height, shape.Width, bytes);
+    }
 }
 
 /// <summary>The outcome of a finished run.</summary>
