@@ -85,15 +85,17 @@ public static class ModelRegistry
             Charts = DrawGan.Charts,
         });
         Register(new(ModelKind.VaeGan, "VAE-GAN (learned similarity)", Capability.Encoder | Capability.SeveralOptimizers, [Architecture.Conv],
-            [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma))
+            [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma, c.Image))
         {
+            Colour = true,
             ArchitectureHelp = "conv: the conv VAE's encoder and decoder, and a conv discriminator",
             Charts = LearnedSimilarityGan.Charts,
             Binarizes = false,
         });
         Register(new(ModelKind.CvaeGan, "CVAE-GAN (conditional VAE-GAN)", Capability.Encoder | Capability.Conditional | Capability.SeveralOptimizers, [Architecture.Conv],
-            [nameof(RunConfig.Gamma)], c => new CvaeGan(c.Latent, c.Gamma))
+            [nameof(RunConfig.Gamma)], c => new CvaeGan(c.Latent, c.Gamma, c.Image))
         {
+            Colour = true,
             ArchitectureHelp = "conv: the VAE-GAN's networks with the label y beside the image (encoder, discriminator) and beside z (decoder)",
             Charts = LearnedSimilarityGan.Charts,
             Binarizes = false,
