@@ -16,7 +16,7 @@ public class ColourWebTests(Browser browser, ITestOutputHelper output) : IClassF
         await using var server = VaeWebServer.Start();
         var page = await browser.NewPageAsync(server);
         await page.GotoAsync(server.Address.ToString());
-        await page.GetByRole(AriaRole.Link, new() { Name = "New run" }).ClickAsync();
+        await page.GetByLabel("New run").ClickAsync();                            // the app bar's link
         await page.WaitForURLAsync(url => url.EndsWith("/runs/new"));
 
         await page.GetByLabel("Name").FillAsync("colour conv vae");
@@ -50,11 +50,12 @@ public class ColourWebTests(Browser browser, ITestOutputHelper output) : IClassF
         output.WriteLine($"screenshot of the run page with its colour samples: {screenshot}");
 
         // The samples are colour: in some pixel red, green and blue all differ (a grey image has R = G = B everywhere).
-        var (coloured, pixels) = await samples.EvaluateAsync<(int, int)>("""
+        var counts = await samples.EvaluateAsync<int[]>("""
             c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
                    for (let i = 0; i < d.length; i += 4) if (d[i] !== d[i + 1] && d[i + 1] !== d[i + 2] && d[i] !== d[i + 2]) n++;
                    return [n, d.length / 4]; }
             """);
+        var (coloured, pixels) = (counts[0], counts[1]);
         output.WriteLine($"{coloured} of {pixels} canvas pixels have R ≠ G ≠ B");
         Assert.True(coloured > pixels / 10, $"only {coloured} of {pixels} pixels are coloured");
         var bits = await page.GetByTestId("bits-per-dim").InnerTextAsync();
