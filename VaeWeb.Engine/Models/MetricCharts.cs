@@ -54,6 +54,13 @@ public static class MetricCharts
             "`dotnet run --project VaeWeb.Engine -c Release -- classifier`; runs started after that score their samples every epoch.",
     };
 
+    /// <summary>The sample-quality chart of colour runs: it stays empty, the classifier that scores samples being MNIST's.</summary>
+    public static readonly MetricChart QualityOfColour = Quality with
+    {
+        WhenEmpty = "No sample-quality scores: the classifier that scores samples is MNIST's (28×28 grey), and `classifier` " +
+            "refuses colour sets. Colour runs are compared by their test bound in bits per dimension.",
+    };
+
     /// <summary>What a model that declares no charts of its own shows, by what it can do.</summary>
     public static IReadOnlyList<MetricChart> Default(Capability capabilities) =>
         (capabilities & Capability.SemiSupervised) != 0 ? [Error, Bounds] : [Elbo, Terms];

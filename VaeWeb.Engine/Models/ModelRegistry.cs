@@ -36,13 +36,15 @@ public sealed record ModelInfo(string Name, string Title, Capability Capabilitie
     public IReadOnlyList<MetricChart> AllCharts => [.. Charts ?? MetricCharts.Default(Capabilities), MetricCharts.Quality];
 
     /// <summary>
-    /// The charts of a run on images of <paramref name="image"/>'s shape: <see cref="AllCharts"/>, and for colour runs
-    /// of a model that charts its ELBO, the test bound in bits per dimension before the sample quality.
+    /// The charts of a run on images of <paramref name="image"/>'s shape: <see cref="AllCharts"/> for grey runs; for colour
+    /// runs its own, the test bound in bits per dimension when it charts an ELBO, and the sample quality saying why it
+    /// stays empty (last, as always).
     /// </summary>
     public IReadOnlyList<MetricChart> ChartsFor(ImageShape image)
     {
+        if (!image.IsColour) return AllCharts;
         var own = Charts ?? MetricCharts.Default(Capabilities);
-        return image.IsColour && own.Contains(MetricCharts.Elbo) ? [.. own, MetricCharts.BitsPerDim, MetricCharts.Quality] : AllCharts;
+        return [.. own, .. own.Contains(MetricCharts.Elbo) ? [MetricCharts.BitsPerDim] : Array.Empty<MetricChart>(), MetricCharts.QualityOfColour];
     }
 
     public bool Has(Capability capability) => (Capabilities & capability) == capability;

@@ -44,6 +44,8 @@ public class ColourWebTests(Browser browser, ITestOutputHelper output) : IClassF
         var samples = page.GetByTestId("samples-grid");
         await Assertions.Expect(samples).ToHaveAttributeAsync("data-drawn", "100", new() { Timeout = 30_000 });
         await Assertions.Expect(page.GetByTestId("bits-per-dim")).ToContainTextAsync("bits per dimension");
+        await Assertions.Expect(page.GetByTestId("bits-chart")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("quality-empty")).ToContainTextAsync("the classifier that scores samples is MNIST's (28×28 grey)");
         var screenshot = Path.Combine(Browser.Screenshots, "colour-2-run-samples.png");
         await samples.ScrollIntoViewIfNeededAsync();
         await page.ScreenshotAsync(new() { Path = screenshot, FullPage = true });
