@@ -25,7 +25,8 @@ static class ClassifierCommand
         {
             var name = parse.GetValue(dataset)!;
             if (!Datasets.Names.Contains(name)) return CliOptions.Fail($"Unknown dataset '{name}'. Known: {string.Join(", ", Datasets.Names)}.", CliOptions.UsageError);
-            if (Datasets.Find(name) is { IsColour: true } colour) return CliOptions.Fail(Training.RunConfig.ColourNotYet(colour), CliOptions.UsageError);
+            if (Datasets.Find(name) is { IsColour: true } colour)
+                return CliOptions.Fail($"The sample-quality classifier is for 28×28 grey datasets; {colour.Title} is colour, and its runs report bits per dimension instead.", CliOptions.UsageError);
             if (parse.GetValue(epochs) is < 1 or > 100) return CliOptions.Fail("--epochs must be between 1 and 100.", CliOptions.UsageError);
             var directory = CliOptions.DataDirectoryOrDefault(parse.GetValue(dataDir));
             try

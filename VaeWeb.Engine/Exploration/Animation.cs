@@ -42,7 +42,7 @@ public sealed record Animation(int Steps, int Rows, int Cols, int Height, int Wi
     {
         using var scope = NewDisposeScope();
         int t = (int)steps.Canvases.shape[0];
-        var frames = Trainer.ToGrid(steps.Canvases.reshape(-1, 784), t * rows, cols).Pixels;
+        var frames = Trainer.ToGrid(steps.Canvases.reshape(-1, 784), t * rows, cols).Pixels;   // DRAW: 28×28 grey only
         return new Animation(t, rows, cols, 28, 28, frames, Boxes(steps.Writes), Boxes(steps.Reads),
             inputs is null ? null : Trainer.ToGrid(inputs, rows, cols).Pixels);
     }

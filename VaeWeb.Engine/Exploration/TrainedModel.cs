@@ -9,8 +9,9 @@ namespace VaeWeb.Engine.Exploration;
 
 /// <summary>
 /// A trained model loaded from a checkpoint, and what a person can do with it: sample, restyle, complete, classify a
-/// drawing, interpolate, map the latent space. Every operation takes its inputs as plain numbers (28x28 intensities)
-/// and returns images as <see cref="ImageGrid"/>s, so callers need no TorchSharp. Deterministic given its seed.
+/// drawing, interpolate, map the latent space. Every operation takes its inputs as plain numbers (intensities of the
+/// model's <see cref="Image"/> shape: 28x28 grey, or 32x32x3 channel-planar colour) and returns images as
+/// <see cref="ImageGrid"/>s, so callers need no TorchSharp. Deterministic given its seed.
 /// Not thread-safe: callers serialize access.
 /// </summary>
 public sealed class TrainedModel : IDisposable
@@ -18,8 +19,14 @@ public sealed class TrainedModel : IDisposable
     /// <summary>The largest k × test images one estimate may cost (a million decoder passes per label: seconds to minutes here).</summary>
     public const long MaxLikelihoodSamples = 1_000_000;
 
+    /// <summary>Pixels of a drawing: MNIST's 28x28. Drawing and classifying a digit is for grey MNIST-like models only.</summary>
     public const int Classes = 10, Pixels = 784;
     readonly GenerativeModel _model;
+
+    /// <summary>The shape of the images it takes and makes (its dataset's).</summary>
+    public ImageShape Image => _model.Image;
+    /// <summary>Whether a drawing can be classified: a classifier on 28x28 grey images (a colour model's classifier sees 32x32x3 photos, not drawings).</summary>
+    public bool CanClassifyDrawings => CanClassify && Image == ImageShape.Grey28;
 
     public RunConfig Config { get; }
     public ModelInfo Info { get; }
@@ -119,7 +126,7 @@ public sealed class TrainedModel : IDisposable
         var z = Encode(x, tensor(new long[] { y }));                         // [1, Latent]
         var all = Range(Classes);
         var images = Decode(z.repeat(Classes, 1), all);
-        return (Trainer.ToGrid(cat([x, images], 0), 1, Classes + 1), y, predicted);
+        return (Trainer.ToGrid(cat([x, images], 0), 1, Classes + 1, Image), y, predicted);
     }
 
     /// <summary>
@@ -136,14 +143,16 @@ public sealed class TrainedModel : IDisposable
     /// </remarks>
     public ImageGrid Complete(float[] pixels, bool[] erased, int? label, int count, long seed, int iterations = 30, bool sampleMissing = false)
     {
-        if (erased.Length != Pixels) throw new ArgumentException($"The erased mask must have {Pixels} values (got {erased.Length}).");
+        int locations = Image.Height * Image.Width;
+        if (erased.Length != locations) throw new ArgumentException($"The erased mask must have {locations} values, one per {Image.Height}x{Image.Width} pixel (got {erased.Length}).");
         if (count is < 1 or > 16) throw new ArgumentException($"Ask for 1 to 16 completions (got {count}).");
         if (NeedsLabel && label is null) throw new ArgumentException($"The {Info.Title} completes a digit of a given class: choose the label.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var generator = new Generator((ulong)seed);
         var original = Input(pixels);
-        var missing = tensor(erased).view(1, Pixels).to(ScalarType.Float32);
+        // One flag per pixel location, the same for each of its channels: [1, C·H·W].
+        var missing = tensor(erased).view(1, 1, locations).expand(1, Image.Channels, locations).reshape(1, Image.Pixels).to(ScalarType.Float32);
         var visible = ones_like(missing) - missing;
         var masked = original * visible;
         var x = masked.Plus(missing.mul(Of(0.5))).repeat(count, 1);                  // [count, 784]
@@ -153,16 +162,18 @@ public sealed class TrainedModel : IDisposable
             var (mu, logVar) = _model.Encode(x, labels);
             var z = GenerativeModel.Reparameterize(mu, logVar, generator);
             var means = Decode(z, labels);
-            var filled = sampleMissing ? rand(means.shape, generator: generator).lt_(means) : means;
+            // Bernoulli draws only make sense for grey pixels; colour chains take the means.
+            var filled = sampleMissing && !Image.IsColour ? rand(means.shape, generator: generator).lt_(means) : means;
             x = (original * visible).Plus(filled * missing);
         }
-        return Trainer.ToGrid(cat([original, masked, x], 0), 1, count + 2);
+        return Trainer.ToGrid(cat([original, masked, x], 0), 1, count + 2, Image);
     }
 
     /// <summary>Class probabilities of a 28x28 image, and its reconstruction through the most probable class.</summary>
     public (float[] Probabilities, float[] Reconstruction) Classify(float[] pixels)
     {
         if (!CanClassify) throw new InvalidOperationException($"A {Info.Title} has no classifier; train a model with one, such as M2, to classify drawings.");
+        if (!CanClassifyDrawings) throw new InvalidOperationException($"Drawing and classifying a digit is for MNIST-like 28x28 grey models; this model takes {Image} colour images.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var x = Input(pixels);
@@ -198,7 +209,7 @@ public sealed class TrainedModel : IDisposable
         }
         else z = ((ones_like(t) - t) * za).Plus(t * zb);
         var labels = IsConditional ? where(t.view(-1).lt(Of(0.5)), Of(ya), Of(yb)).to(ScalarType.Int64) : null;
-        return Trainer.ToGrid(Decode(z, labels), 1, steps);
+        return Trainer.ToGrid(Decode(z, labels), 1, steps, Image);
     }
 
     /// <summary>
@@ -217,7 +228,7 @@ public sealed class TrainedModel : IDisposable
         var q = special.erfinv(p.mul(Of(2)).sub_(One)).mul_(Of(Math.Sqrt(2)));
         var z = stack([q.flip(0).repeat_interleave(side), q.repeat(side)], 1);  // row-major, z₂ decreasing down the rows
         var labels = IsConditional ? full(side * side, Of(label!.Value), dtype: ScalarType.Int64) : null;
-        return Trainer.ToGrid(Decode(z, labels), side, side);
+        return Trainer.ToGrid(Decode(z, labels), side, side, Image);
     }
 
     /// <summary>
@@ -253,10 +264,10 @@ public sealed class TrainedModel : IDisposable
         return Decode(Encode(x, y), y).contiguous().data<float>().ToArray();
     }
 
-    static Tensor Input(float[] pixels)
+    Tensor Input(float[] pixels)
     {
-        if (pixels.Length != Pixels) throw new ArgumentException($"An image must have {Pixels} pixels (28x28), got {pixels.Length}.");
-        return tensor(pixels).view(1, Pixels).clamp(Of(0), One);
+        if (pixels.Length != Image.Pixels) throw new ArgumentException($"An image must have {Image.Pixels} values ({Image}), got {pixels.Length}.");
+        return tensor(pixels).view(1, Image.Pixels).clamp(Of(0), One);
     }
 
     void RequireConditional(string what)

@@ -1,40 +1,51 @@
 using TorchSharp.Modules;
+using VaeWeb.Engine.Data;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
 namespace VaeWeb.Engine.Models;
 
 /// <summary>
-/// A convolutional VAE for 28x28 images: two stride-2 convolutions (28→14→7) encode, two transposed convolutions
-/// decode. Same Bernoulli likelihood and loss as <see cref="Vae"/>; convolutions share weights across the image,
-/// which the poster found gives the better semi-supervised classifier.
+/// A convolutional VAE: two stride-2 convolutions encode (28→14→7 for MNIST, 32→16→8 for 32×32×3 colour), two
+/// transposed convolutions decode. Grey images: the Bernoulli likelihood and loss of <see cref="Vae"/>. Colour images:
+/// the decoder's last layer gives 2·C planes, a discretized logistic's means then log-scales per sub-pixel
+/// (<see cref="DiscretizedLogistic"/>). Convolutions share weights across the image, which the poster found gives the
+/// better semi-supervised classifier. The layers (and so the checkpoints) of the 28×28 grey model are as before.
 /// </summary>
 public sealed class ConvVae : VariationalAutoencoder
 {
-    const int C1 = 32, C2 = 64, Side = 28, Hidden = 256;
+    const int C1 = 32, C2 = 64, Hidden = 256;
     readonly Sequential encoder, decoder;
     readonly Linear q;
+    // Side of the feature maps after two stride-2 layers: 7 for 28×28, 8 for 32×32.
+    readonly int quarter;
 
-    public ConvVae(int latent = 50) : base(nameof(ConvVae), latent)
+    /// <param name="image">The images' shape (sides divisible by 4); null: MNIST's 28×28 grey.</param>
+    /// <param name="likelihood">p(x|z); null: Bernoulli for grey, discretized logistic for colour. The VAE-GAN asks for
+    /// Bernoulli-style single outputs (its decoder's means) on colour too.</param>
+    public ConvVae(int latent = 50, ImageShape? image = null, PixelLikelihood? likelihood = null) : base(nameof(ConvVae), latent, image, likelihood)
     {
+        if (Image.Height != Image.Width || Image.Height % 4 != 0) throw new ArgumentException($"The conv VAE takes square images with sides divisible by 4 (got {Image}).");
+        quarter = Image.Height / 4;
+        int channels = Image.Channels, f = quarter;
         encoder = Sequential(
-            Conv2d(1, C1, 4, stride: 2, padding: 1), Softplus(),             // [B, 32, 14, 14]
-            Conv2d(C1, C2, 4, stride: 2, padding: 1), Softplus(),            // [B, 64, 7, 7]
-            Flatten(), Linear(C2 * 7 * 7, Hidden), Softplus());              // [B, 256]
+            Conv2d(channels, C1, 4, stride: 2, padding: 1), Softplus(),      // [B, 32, H/2, W/2]: 14×14 or 16×16
+            Conv2d(C1, C2, 4, stride: 2, padding: 1), Softplus(),            // [B, 64, H/4, W/4]: 7×7 or 8×8
+            Flatten(), Linear(C2 * f * f, Hidden), Softplus());              // [B, 256]
         q = Linear(Hidden, 2 * latent);
         decoder = Sequential(
             Linear(latent, Hidden), Softplus(),
-            Linear(Hidden, C2 * 7 * 7), Softplus(),
-            Unflatten(1, [C2, 7, 7]),
-            ConvTranspose2d(C2, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, 14, 14]
-            ConvTranspose2d(C1, 1, 4, stride: 2, padding: 1),                // [B, 1, 28, 28]
-            Flatten());                                                      // [B, 784] logits
+            Linear(Hidden, C2 * f * f), Softplus(),
+            Unflatten(1, [C2, f, f]),
+            ConvTranspose2d(C2, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, H/2, W/2]
+            ConvTranspose2d(C1, OutputsPerPixel * channels, 4, stride: 2, padding: 1),   // [B, C or 2C, H, W]
+            Flatten());                                                      // [B, D] logits, or [B, 2D]: C mean planes then C log-scale planes
         RegisterComponents();
     }
 
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x)
     {
-        var muLogVar = q.forward(encoder.forward(x.view(-1, 1, Side, Side))).chunk(2, 1);
+        var muLogVar = q.forward(encoder.forward(x.view(-1, Image.Channels, Image.Height, Image.Width))).chunk(2, 1);
         return (muLogVar[0], muLogVar[1]);
     }
 
@@ -52,9 +63,10 @@ public sealed class ConvVae : VariationalAutoencoder
         {
             // Multiply-adds of one forward pass, layer by layer; backward is twice the forward except that the first
             // convolution needs no input gradient.
-            long conv1 = 1L * C1 * 16 * 14 * 14, conv2 = 1L * C1 * C2 * 16 * 7 * 7;
-            long fcs = C2 * 7 * 7 * Hidden + Hidden * 2 * Latent + Latent * Hidden + Hidden * C2 * 7 * 7;
-            long deconv1 = 1L * C2 * C1 * 16 * 7 * 7, deconv2 = 1L * C1 * 16 * 14 * 14;
+            long c = Image.Channels, half = 2L * quarter, f = quarter, outC = OutputsPerPixel * c;
+            long conv1 = c * C1 * 16 * half * half, conv2 = 1L * C1 * C2 * 16 * f * f;
+            long fcs = C2 * f * f * Hidden + Hidden * 2 * Latent + Latent * Hidden + Hidden * C2 * f * f;
+            long deconv1 = 1L * C2 * C1 * 16 * f * f, deconv2 = C1 * outC * 16 * half * half;
             long forward = 2 * (conv1 + conv2 + fcs + deconv1 + deconv2);
             return 3 * forward - 2 * 2 * conv1;
         }

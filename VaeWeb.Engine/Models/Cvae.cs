@@ -35,10 +35,23 @@ public sealed class Cvae : GenerativeModel
     /// </summary>
     public Tensor? Observed { get; set; }
 
-    public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false, bool gaussian = false) : base(nameof(Cvae))
+    /// <summary>
+    /// Colour images (8-bit sub-pixels k/255): p(x|y,z) is a discretized logistic per sub-pixel (<see cref="DiscretizedLogistic"/>),
+    /// the decoder giving means then log-scales [B, 2D]. False for grey images and for M1+M2's real-valued features.
+    /// </summary>
+    public bool Logistic { get; }
+
+    public override ImageShape Image { get; }
+
+    /// <param name="image">A dataset's image shape: when given, the input width is its pixels and a colour shape takes
+    /// the discretized logistic likelihood; null: grey rows of <paramref name="pixels"/>.</param>
+    public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false, bool gaussian = false, ImageShape? image = null) : base(nameof(Cvae))
     {
         Latent = latent;
         Gaussian = gaussian;
+        Image = image ?? ImageShape.Grey(pixels);
+        pixels = Image.Pixels;
+        Logistic = Image.IsColour && !gaussian;
         hidden ??= [500, 500];
         var encoderLayers = new List<Module<Tensor, Tensor>>();
         int width = pixels + Classes;
@@ -48,7 +61,7 @@ public sealed class Cvae : GenerativeModel
         var decoderLayers = new List<Module<Tensor, Tensor>>();
         width = latent + Classes;
         foreach (var h in hidden.Reverse()) { decoderLayers.Add(Linear(width, h)); decoderLayers.Add(Softplus()); width = h; }
-        decoderLayers.Add(Linear(width, gaussian ? 2 * pixels : pixels));   // Gaussian: mean and log-variance
+        decoderLayers.Add(Linear(width, gaussian || Logistic ? 2 * pixels : pixels));   // Gaussian: mean and log-variance; logistic: mean and log-scale
         encoder = Sequential(encoderLayers);
         decoder = Sequential(decoderLayers);
         if (learnedPrior)
@@ -86,7 +99,7 @@ public sealed class Cvae : GenerativeModel
         return (muLogVar[0], muLogVar[1]);
     }
 
-    /// <summary>p(x|y,z): Bernoulli logits [B, D], or Gaussian mean and log-variance side by side [B, 2·D].</summary>
+    /// <summary>p(x|y,z): Bernoulli logits [B, D], or Gaussian mean and log-variance (logistic mean and log-scale) side by side [B, 2·D].</summary>
     Tensor Likelihood(Tensor z, Tensor labels) => decoder.forward(cat([z, OneHot(labels, z)], 1));
 
     /// <summary>p(z|y) for labels [B] → mean and log-variance, each [B, Latent].</summary>
@@ -113,7 +126,7 @@ public sealed class Cvae : GenerativeModel
     public override Tensor Decode(Tensor z, Tensor? labels)
     {
         var decoded = Likelihood(z, labels!);
-        return Gaussian ? decoded.chunk(2, 1)[0] : decoded.sigmoid_();
+        return Gaussian ? decoded.chunk(2, 1)[0] : Logistic ? DiscretizedLogistic.Mean(decoded) : decoded.sigmoid_();
     }
 
     /// <summary>
@@ -135,6 +148,7 @@ public sealed class Cvae : GenerativeModel
     /// <summary>−log p(x|y,z) per row, [B], from the decoder's output.</summary>
     Tensor NegativeLogLikelihood(Tensor decoded, Tensor x)
     {
+        if (Logistic) return DiscretizedLogistic.NegativeLogLikelihood(decoded, x);
         if (!Gaussian) return functional.binary_cross_entropy_with_logits(decoded, x, reduction: Reduction.None).sum(1);
         var meanLogVar = decoded.chunk(2, 1);
         const double halfLog2Pi = 0.91893853320467274;
@@ -188,6 +202,8 @@ public sealed class Cvae : GenerativeModel
             reconstruction += rec.sum().item<float>();
             kl += klTerm.sum().item<float>();
         }
-        return Metrics.Losses(reconstruction / set.Count, kl / set.Count);
+        var losses = Metrics.Losses(reconstruction / set.Count, kl / set.Count);
+        if (Logistic) losses[Metrics.BitsPerDim] = DiscretizedLogistic.BitsPerDimension(-losses[Metrics.Elbo], Image.Pixels);
+        return losses;
     }
 }

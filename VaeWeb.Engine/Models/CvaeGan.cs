@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using VaeWeb.Engine.Data;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -15,31 +16,36 @@ namespace VaeWeb.Engine.Models;
 /// </summary>
 public sealed class CvaeGan : LearnedSimilarityGan
 {
-    const int Side = 28, Classes = Cvae.Classes, C1 = 32, C2 = 64, Hidden = 256;
+    const int Classes = Cvae.Classes, C1 = 32, C2 = 64, Hidden = 256;
     readonly Sequential encoder, decoder;                                    // [x; y planes] → [B, 256]; [z; y] → logits [B, 784]
     readonly Linear q;                                                       // → μ and log σ² of q(z|x,y), [B, 2·Latent]
     readonly Sequential features;                                            // Dis_l: [x; y planes] → [B, 64·7·7]
     readonly Linear judge;                                                   // Dis_l(x, y) → logit of "x is a real y", [B, 1]
 
     public override int Latent { get; }
+    public override ImageShape Image { get; }
 
-    public CvaeGan(int latent = 50, double gamma = 1e-2) : base(nameof(CvaeGan), gamma)
+    /// <param name="image">The images' shape (null: 28x28 grey); colour: 3 image planes beside the ten label planes,
+    /// 32→16→8, and the decoder's 3 planes of sigmoid means.</param>
+    public CvaeGan(int latent = 50, double gamma = 1e-2, ImageShape? image = null) : base(nameof(CvaeGan), gamma)
     {
         Latent = latent;
+        Image = image ??= ImageShape.Grey28;
+        int c = image.Channels, f = image.Height / 4;
         encoder = Sequential(
-            Conv2d(1 + Classes, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, 14, 14]
-            Conv2d(C1, C2, 4, stride: 2, padding: 1), Softplus(),            // [B, 64, 7, 7]
-            Flatten(), Linear(C2 * 7 * 7, Hidden), Softplus());              // [B, 256]
+            Conv2d(c + Classes, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, 14, 14] (32x32: 16x16)
+            Conv2d(C1, C2, 4, stride: 2, padding: 1), Softplus(),            // [B, 64, 7, 7] (8x8)
+            Flatten(), Linear(C2 * f * f, Hidden), Softplus());              // [B, 256]
         q = Linear(Hidden, 2 * latent);
         decoder = Sequential(
             Linear(latent + Classes, Hidden), Softplus(),
-            Linear(Hidden, C2 * 7 * 7), Softplus(),
-            Unflatten(1, [C2, 7, 7]),
+            Linear(Hidden, C2 * f * f), Softplus(),
+            Unflatten(1, [C2, f, f]),
             ConvTranspose2d(C2, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, 14, 14]
-            ConvTranspose2d(C1, 1, 4, stride: 2, padding: 1),                // [B, 1, 28, 28]
-            Flatten());                                                      // [B, 784] logits
-        features = Gan.DiscriminatorFeatures(1 + Classes, flatInput: false);   // [x; y planes] → Dis_l [B, 64·7·7]
-        judge = Linear(Gan.FeatureSize, 1);
+            ConvTranspose2d(C1, c, 4, stride: 2, padding: 1),                // [B, C, 28, 28] (32x32)
+            Flatten());                                                      // [B, C·H·W] logits
+        features = Gan.DiscriminatorFeatures(c + Classes, flatInput: false, image: image);   // [x; y planes] → Dis_l [B, 64·H/4·W/4]
+        judge = Linear(Gan.FeatureSizeOf(image), 1);
         RegisterComponents();
     }
 
@@ -47,12 +53,12 @@ public sealed class CvaeGan : LearnedSimilarityGan
 
     static Tensor OneHot(Tensor labels, Tensor like) => functional.one_hot(labels, Classes).to(like.dtype);
 
-    /// <summary>x [B, 784] and labels [B] → the image and y's one-hot as ten constant planes, [B, 11, 28, 28].</summary>
-    static Tensor WithLabelPlanes(Tensor x, Tensor labels)
+    /// <summary>x [B, C·H·W] and labels [B] → the image's planes and y's one-hot as ten constant planes, [B, C + 10, H, W].</summary>
+    Tensor WithLabelPlanes(Tensor x, Tensor labels)
     {
         long b = x.shape[0];
-        var planes = OneHot(labels, x).view(b, Classes, 1, 1).expand(b, Classes, Side, Side);
-        return cat([x.view(b, 1, Side, Side), planes], 1);
+        var planes = OneHot(labels, x).view(b, Classes, 1, 1).expand(b, Classes, Image.Height, Image.Width);
+        return cat([x.view(b, Image.Channels, Image.Height, Image.Width), planes], 1);
     }
 
     static Tensor Labels(Tensor? labels) => labels ?? throw new ArgumentException("The CVAE-GAN needs each image's label.", nameof(labels));

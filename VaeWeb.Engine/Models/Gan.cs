@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using VaeWeb.Engine.Data;
 using static TorchSharp.torch;
 
 namespace VaeWeb.Engine.Models;
@@ -27,21 +28,25 @@ public sealed class GanBalance
 /// <summary>What the GANs here share besides the balance rule: the discriminator's cross-entropy and networks kept out of autograd.</summary>
 public static class Gan
 {
-    /// <summary>Dis_l's width: <see cref="DiscriminatorFeatures"/>' output, [B, 64·7·7].</summary>
+    /// <summary>Dis_l's width for 28x28 images: <see cref="DiscriminatorFeatures"/>' output, [B, 64·7·7].</summary>
     public const int FeatureSize = 64 * 7 * 7;
 
+    /// <summary>Dis_l's width for images of <paramref name="image"/>'s shape: 64·(H/4)·(W/4) (3,136 for 28x28, 4,096 for 32x32).</summary>
+    public static int FeatureSizeOf(ImageShape image) => 64 * (image.Height / 4) * (image.Width / 4);
+
     /// <summary>
-    /// The discriminator's trunk of the GANs here, for 28x28 images: two stride-2 4x4 convolutions (32 and 64 channels,
-    /// LeakyReLU 0.2) and a flatten, [B, <paramref name="channels"/>, 28, 28] → Dis_l [B, 64·7·7]; with
-    /// <paramref name="flatInput"/> it takes the images as rows [B, 784] (one channel).
+    /// The discriminator's trunk of the GANs here: two stride-2 4x4 convolutions (32 and 64 channels, LeakyReLU 0.2)
+    /// and a flatten, [B, <paramref name="channels"/>, H, W] → Dis_l [B, 64·H/4·W/4] (28x28 by default: [B, 64·7·7]);
+    /// with <paramref name="flatInput"/> it takes the images as rows [B, C·H·W] of <paramref name="image"/>'s shape.
     /// </summary>
-    public static Sequential DiscriminatorFeatures(int channels = 1, bool flatInput = true)
+    public static Sequential DiscriminatorFeatures(int channels = 1, bool flatInput = true, ImageShape? image = null)
     {
+        image ??= ImageShape.Grey28;
         var layers = new List<nn.Module<Tensor, Tensor>>();
-        if (flatInput) layers.Add(nn.Unflatten(1, [1, 28, 28]));
+        if (flatInput) layers.Add(nn.Unflatten(1, [image.Channels, image.Height, image.Width]));
         layers.AddRange([
-            nn.Conv2d(channels, 32, 4, stride: 2, padding: 1), nn.LeakyReLU(0.2),   // [B, 32, 14, 14]
-            nn.Conv2d(32, 64, 4, stride: 2, padding: 1), nn.LeakyReLU(0.2),         // [B, 64, 7, 7]: Dis_l
+            nn.Conv2d(channels, 32, 4, stride: 2, padding: 1), nn.LeakyReLU(0.2),   // [B, 32, 14, 14] (32x32: 16x16)
+            nn.Conv2d(32, 64, 4, stride: 2, padding: 1), nn.LeakyReLU(0.2),         // [B, 64, 7, 7] (8x8): Dis_l
             nn.Flatten()]);
         return nn.Sequential(layers);
     }

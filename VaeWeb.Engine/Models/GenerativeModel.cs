@@ -89,12 +89,18 @@ public sealed record TrainingData(ImageSet Pool, ImageSet? Validation, ImageSet 
 /// <summary>
 /// The contract of every model: named loss terms per step, sampling, encode/decode and a classifier where it has
 /// them, and its stages and optimizers. Adding a model is one file deriving from this plus one
-/// <see cref="ModelRegistry.Register"/>. Models whose tensors go in and out are [B, 784] pixel intensities.
+/// <see cref="ModelRegistry.Register"/>. Images go in and out as [B, D] pixel intensities, D = <see cref="Image"/>.Pixels (784 for MNIST).
 /// </summary>
 public abstract class GenerativeModel(string name) : nn.Module(name)
 {
     /// <summary>Number of latent units of z (of z2 for M1+M2).</summary>
     public abstract int Latent { get; }
+
+    /// <summary>
+    /// The shape of the images it takes and makes, rows [B, <see cref="ImageShape.Pixels"/>]: 28×28 grey unless the model
+    /// was built for a colour dataset (32×32×3, channel-planar).
+    /// </summary>
+    public virtual ImageShape Image => ImageShape.Grey28;
 
     /// <summary>
     /// Where every random draw of training comes from (reparameterization, dropout); null: torch's global generator.

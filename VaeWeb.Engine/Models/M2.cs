@@ -26,6 +26,7 @@ public sealed class M2 : GenerativeModel
     readonly Cvae generative;
 
     public override int Latent => generative.Latent;
+    public override ImageShape Image => generative.Image;
     public Cvae Generative => generative;
 
     public override Generator? Noise
@@ -49,11 +50,14 @@ public sealed class M2 : GenerativeModel
     /// <param name="inputs">784 for MNIST pixels; M1's latent size for M1+M2.</param>
     /// <param name="convolutional">A convnet q(y|x) on 28x28 images instead of the MLP.</param>
     /// <param name="gaussian">Gaussian p(x|y,z) for real-valued inputs (M1+M2) instead of Bernoulli pixels.</param>
-    public M2(int inputs = 784, int latent = 50, int[]? hidden = null, bool convolutional = false, bool gaussian = false) : base(nameof(M2))
+    /// <param name="image">A dataset's image shape (then <paramref name="inputs"/> is its pixels): colour images get the
+    /// discretized logistic p(x|y,z) over their 3072 sub-pixels and, when convolutional, a classifier on 3 planes.</param>
+    public M2(int inputs = 784, int latent = 50, int[]? hidden = null, bool convolutional = false, bool gaussian = false, ImageShape? image = null) : base(nameof(M2))
     {
         hidden ??= [500, 500];
-        classifier = convolutional ? ConvClassifier(() => Noise) : FcClassifier(inputs, hidden);
-        generative = new Cvae(inputs, latent, hidden, gaussian: gaussian);
+        var shape = image ?? ImageShape.Grey(inputs);
+        classifier = convolutional ? ConvClassifier(() => Noise, shape) : FcClassifier(shape.Pixels, hidden);
+        generative = new Cvae(shape.Pixels, latent, hidden, gaussian: gaussian, image: image);
         RegisterComponents();
     }
 
@@ -66,12 +70,20 @@ public sealed class M2 : GenerativeModel
         return Sequential(layers);
     }
 
-    /// <summary>[B, 784] → [B, 10]: two 3x3 conv + max-pool stages (28→14→7), then 256 hidden units.</summary>
-    static Sequential ConvClassifier(Func<Generator?> noise) => Sequential(
-        Unflatten(1, [1, 28, 28]),
-        Conv2d(1, 32, 3, padding: 1), ReLU(), MaxPool2d(2),                  // [B, 32, 14, 14]
-        Conv2d(32, 64, 3, padding: 1), ReLU(), MaxPool2d(2),                 // [B, 64, 7, 7]
-        Flatten(), new RunDropout(0.5, noise), Linear(64 * 7 * 7, 256), ReLU(), new RunDropout(0.5, noise), Linear(256, Classes));
+    /// <summary>
+    /// [B, C·H·W] → [B, 10]: two 3x3 conv + max-pool stages (28→14→7 for MNIST, 32→16→8 for 32×32×3 colour), then 256
+    /// hidden units.
+    /// </summary>
+    static Sequential ConvClassifier(Func<Generator?> noise, ImageShape image)
+    {
+        if (image.Height % 4 != 0 || image.Width % 4 != 0) throw new ArgumentException($"The conv classifier takes images with sides divisible by 4 (got {image}).");
+        long f = image.Height / 4 * (image.Width / 4);
+        return Sequential(
+            Unflatten(1, [image.Channels, image.Height, image.Width]),
+            Conv2d(image.Channels, 32, 3, padding: 1), ReLU(), MaxPool2d(2),   // [B, 32, H/2, W/2]
+            Conv2d(32, 64, 3, padding: 1), ReLU(), MaxPool2d(2),               // [B, 64, H/4, W/4]
+            Flatten(), new RunDropout(0.5, noise), Linear(64 * f, 256), ReLU(), new RunDropout(0.5, noise), Linear(256, Classes));
+    }
 
     /// <summary>Logits of q(y|x), [B, 10].</summary>
     public override Tensor Classify(Tensor x) => classifier.forward(x);

@@ -33,6 +33,10 @@ public static class MetricCharts
         new("test", Metrics.Reconstruction, "test reconstruction (epoch)"), new("test", Metrics.Kl, "test KL (epoch)"),
     ]);
 
+    /// <summary>Colour models with an ELBO: the test bound in bits per dimension (discretized logistic; 8 is a uniform guess).</summary>
+    public static readonly MetricChart BitsPerDim = new("bits", "Test bound in bits per dimension (8 = uniform over 256 levels)", "bits/dim",
+        [new("test", Metrics.BitsPerDim, "test −ELBO / (D·ln 2) (epoch)")]);
+
     public static readonly MetricChart Error = new("error", "Classification error (%)", "% wrong",
         [new("validation", Metrics.Error, "validation error"), new("test", Metrics.Error, "test error")]);
 
@@ -48,6 +52,13 @@ public static class MetricCharts
     {
         WhenEmpty = "No sample-quality scores: the dataset's classifier has not been trained. Train it once with " +
             "`dotnet run --project VaeWeb.Engine -c Release -- classifier`; runs started after that score their samples every epoch.",
+    };
+
+    /// <summary>The sample-quality chart of colour runs: it stays empty, the classifier that scores samples being MNIST's.</summary>
+    public static readonly MetricChart QualityOfColour = Quality with
+    {
+        WhenEmpty = "No sample-quality scores: the classifier that scores samples is MNIST's (28×28 grey), and `classifier` " +
+            "refuses colour sets. Colour runs are compared by their test bound in bits per dimension.",
     };
 
     /// <summary>What a model that declares no charts of its own shows, by what it can do.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using VaeWeb.Engine.Data;
 using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 
@@ -22,11 +23,29 @@ public sealed record ModelInfo(string Name, string Title, Capability Capabilitie
     /// </summary>
     public bool Binarizes { get; init; } = true;
 
+    /// <summary>
+    /// Whether it can be built for a colour dataset's 32×32×3 images (<see cref="RunConfig.Image"/>); the form offers only
+    /// these for colour sets, and <see cref="RunConfig.Validate"/> refuses the rest.
+    /// </summary>
+    public bool Colour { get; init; }
+
     /// <summary>The charts of its run page, of the metrics it reports; null: <see cref="MetricCharts.Default"/> for its capabilities.</summary>
     public IReadOnlyList<MetricChart>? Charts { get; init; }
 
     /// <summary>The charts its run page draws: its own, then the sample quality every model shares.</summary>
     public IReadOnlyList<MetricChart> AllCharts => [.. Charts ?? MetricCharts.Default(Capabilities), MetricCharts.Quality];
+
+    /// <summary>
+    /// The charts of a run on images of <paramref name="image"/>'s shape: <see cref="AllCharts"/> for grey runs; for colour
+    /// runs its own, the test bound in bits per dimension when it charts an ELBO, and the sample quality saying why it
+    /// stays empty (last, as always).
+    /// </summary>
+    public IReadOnlyList<MetricChart> ChartsFor(ImageShape image)
+    {
+        if (!image.IsColour) return AllCharts;
+        var own = Charts ?? MetricCharts.Default(Capabilities);
+        return [.. own, .. own.Contains(MetricCharts.Elbo) ? [MetricCharts.BitsPerDim] : Array.Empty<MetricChart>(), MetricCharts.QualityOfColour];
+    }
 
     public bool Has(Capability capability) => (Capabilities & capability) == capability;
     public bool Uses(string option) => Options.Contains(option);
@@ -41,14 +60,20 @@ public static class ModelRegistry
     static ModelRegistry()
     {
         const Capability vae = Capability.Encoder | Capability.Likelihood;
+        // Grey datasets build exactly the networks they always did (same layers, same checkpoints); a colour dataset's
+        // shape gives the colour versions (discretized logistic p(x|z), 3-plane convolutions).
         Register(new(ModelKind.Vae, "VAE", vae, [Architecture.Fc, Architecture.Conv], [],
-            c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent) : new Vae(784, c.Latent, c.Hidden)));
+            c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent, c.Image) : new Vae(c.Latent, c.Hidden, c.Image)) { Colour = true });
         Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional | Capability.Likelihood, [Architecture.Fc], [nameof(RunConfig.LearnedPrior)],
-            c => new Cvae(784, c.Latent, c.Hidden, c.LearnedPrior)));
+            c => new Cvae(c.Image.Pixels, c.Latent, c.Hidden, c.LearnedPrior, image: c.Image)) { Colour = true });
         string[] semi = [nameof(RunConfig.Labels), nameof(RunConfig.Split), nameof(RunConfig.Balance), nameof(RunConfig.Alpha)];
         const Capability m2 = Capability.Encoder | Capability.Conditional | Capability.Classifier | Capability.SemiSupervised;
         Register(new(ModelKind.M2, "M2 (semi-supervised)", m2 | Capability.Likelihood, [Architecture.Fc, Architecture.Conv], semi,
-            c => new M2(784, c.Latent, c.Hidden, convolutional: c.Arch == Architecture.Conv)) { ArchitectureHelp = "conv: a convnet classifier q(y|x)" });
+            c => new M2(c.Image.Pixels, c.Latent, c.Hidden, convolutional: c.Arch == Architecture.Conv, image: c.Image))
+        {
+            ArchitectureHelp = "conv: a convnet classifier q(y|x)",
+            Colour = true,
+        });
         Register(new(ModelKind.M1M2, "M1+M2 (semi-supervised)", m2, [Architecture.Fc], [.. semi, nameof(RunConfig.M1Epochs)],
             c => new M1M2(784, c.Latent, c.Hidden, c.Latent, [c.Hidden[0]])));
         Register(new(ModelKind.Draw, "DRAW (recurrent, attention)", Capability.Likelihood | Capability.Frames, [Architecture.Fc],
@@ -62,15 +87,17 @@ public static class ModelRegistry
             Charts = DrawGan.Charts,
         });
         Register(new(ModelKind.VaeGan, "VAE-GAN (learned similarity)", Capability.Encoder | Capability.SeveralOptimizers, [Architecture.Conv],
-            [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma))
+            [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma, c.Image))
         {
+            Colour = true,
             ArchitectureHelp = "conv: the conv VAE's encoder and decoder, and a conv discriminator",
             Charts = LearnedSimilarityGan.Charts,
             Binarizes = false,
         });
         Register(new(ModelKind.CvaeGan, "CVAE-GAN (conditional VAE-GAN)", Capability.Encoder | Capability.Conditional | Capability.SeveralOptimizers, [Architecture.Conv],
-            [nameof(RunConfig.Gamma)], c => new CvaeGan(c.Latent, c.Gamma))
+            [nameof(RunConfig.Gamma)], c => new CvaeGan(c.Latent, c.Gamma, c.Image))
         {
+            Colour = true,
             ArchitectureHelp = "conv: the VAE-GAN's networks with the label y beside the image (encoder, discriminator) and beside z (decoder)",
             Charts = LearnedSimilarityGan.Charts,
             Binarizes = false,

@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using VaeWeb.Engine.Data;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -6,7 +7,8 @@ namespace VaeWeb.Engine.Models;
 
 /// <summary>
 /// The fully connected VAE of Kingma &amp; Welling (2013), Appendix C.2, with the poster's 784-500-500-z encoder and a
-/// mirrored decoder. Softplus hidden units, as in the paper's MNIST experiments.
+/// mirrored decoder. Softplus hidden units, as in the paper's MNIST experiments. For a colour dataset the input is the
+/// image's 3072 values and the decoder's last layer gives a discretized logistic's mean and log-scale per sub-pixel.
 /// </summary>
 public sealed class Vae : VariationalAutoencoder
 {
@@ -15,8 +17,11 @@ public sealed class Vae : VariationalAutoencoder
     readonly Linear q;
     readonly Linear[] linears;
 
-    public Vae(int pixels = 784, int latent = 50, int[]? hidden = null) : base(nameof(Vae), latent)
+    public Vae(int pixels = 784, int latent = 50, int[]? hidden = null) : this(latent, hidden, ImageShape.Grey(pixels)) { }
+
+    public Vae(int latent, int[]? hidden, ImageShape image) : base(nameof(Vae), latent, image)
     {
+        int pixels = image.Pixels;
         hidden ??= [500, 500];
         var encoderLayers = new List<Linear>();
         var decoderLayers = new List<Linear>();
@@ -25,7 +30,7 @@ public sealed class Vae : VariationalAutoencoder
         q = Linear(width, 2 * latent);
         width = latent;
         foreach (var h in hidden.Reverse()) { decoderLayers.Add(Linear(width, h)); width = h; }
-        decoderLayers.Add(Linear(width, pixels));
+        decoderLayers.Add(Linear(width, OutputsPerPixel * pixels));            // [B, D] logits or [B, 2D] logistic parameters
 
         encoder = Sequential(encoderLayers.SelectMany(l => new Module<Tensor, Tensor>[] { l, Softplus() }));
         decoder = Sequential(decoderLayers.SelectMany((l, i) => i < decoderLayers.Count - 1

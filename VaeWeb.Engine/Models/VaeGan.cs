@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using VaeWeb.Engine.Data;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -18,15 +19,20 @@ public sealed class VaeGan : LearnedSimilarityGan
     readonly Sequential features;                                            // Dis_l: x [B, 784] → [B, 64·7·7]
     readonly Linear judge;                                                   // Dis_l(x) → logit of "x is real", [B, 1]
 
-    public VaeGan(int latent = 50, double gamma = 1e-2) : base(nameof(VaeGan), gamma)
+    /// <param name="image">The images' shape (null: 28x28 grey). Colour: the conv VAE's networks on 3 planes, its decoder
+    /// giving means through a sigmoid as for grey (the VAE-GAN scores reconstructions in Dis_l, not by a pixel
+    /// likelihood), and a discriminator on 3 planes (Dis_l [B, 64·8·8]).</param>
+    public VaeGan(int latent = 50, double gamma = 1e-2, ImageShape? image = null) : base(nameof(VaeGan), gamma)
     {
-        vae = new ConvVae(latent);
-        features = Gan.DiscriminatorFeatures();                               // x [B, 784] → Dis_l [B, 64·7·7]
-        judge = Linear(Gan.FeatureSize, 1);
+        image ??= ImageShape.Grey28;
+        vae = new ConvVae(latent, image, PixelLikelihood.Bernoulli);
+        features = Gan.DiscriminatorFeatures(image.Channels, image: image);   // x [B, C·H·W] → Dis_l [B, 64·H/4·W/4]
+        judge = Linear(Gan.FeatureSizeOf(image), 1);
         RegisterComponents();
     }
 
     public override int Latent => vae.Latent;
+    public override ImageShape Image => vae.Image;
 
     public override Generator? Noise
     {

@@ -8,26 +8,54 @@ using static TorchSharp.torch;
 namespace VaeWeb.Engine.Models;
 
 /// <summary>
-/// The auto-encoding variational Bayes model of Kingma &amp; Welling (2013) with a Bernoulli decoder: what the FC and
-/// convolutional VAEs share. Subclasses give the encoder q(z|x) and the decoder p(x|z); the loss, the evaluation and
-/// the importance-weighted bound live here, beside forward.
+/// The auto-encoding variational Bayes model of Kingma &amp; Welling (2013): what the FC and convolutional VAEs share.
+/// Subclasses give the encoder q(z|x) and the decoder p(x|z); the loss, the evaluation and the importance-weighted
+/// bound live here, beside forward. p(x|z) is Bernoulli for grey images and a discretized logistic per sub-pixel for
+/// 8-bit colour (<see cref="DiscretizedLogistic"/>), chosen by the image shape.
 /// </summary>
-public abstract class VariationalAutoencoder(string name, int latent) : GenerativeModel(name)
+public abstract class VariationalAutoencoder(string name, int latent, ImageShape? image = null, PixelLikelihood? likelihood = null) : GenerativeModel(name)
 {
     public override int Latent { get; } = latent;
 
-    /// <summary>x: [B, 784] in [0, 1] → mean and log-variance of the diagonal Gaussian q(z|x), each [B, Latent].</summary>
+    /// <summary>The images it models, rows of <see cref="ImageShape.Pixels"/> values (784 for MNIST).</summary>
+    public override ImageShape Image { get; } = image ?? ImageShape.Grey28;
+
+    /// <summary>What p(x|z) is: Bernoulli for grey images, a discretized logistic for colour unless the caller says otherwise.</summary>
+    public PixelLikelihood Likelihood { get; } = likelihood ?? ((image ?? ImageShape.Grey28).IsColour ? PixelLikelihood.DiscretizedLogistic : PixelLikelihood.Bernoulli);
+
+    /// <summary>Decoder outputs per sub-pixel: 1 Bernoulli logit, or the logistic's mean and log-scale.</summary>
+    protected int OutputsPerPixel => Likelihood == PixelLikelihood.DiscretizedLogistic ? 2 : 1;
+
+    /// <summary>x: [B, D] in [0, 1] → mean and log-variance of the diagonal Gaussian q(z|x), each [B, Latent].</summary>
     public abstract (Tensor Mu, Tensor LogVar) Encode(Tensor x);
 
-    /// <summary>z: [B, Latent] → Bernoulli logits of p(x|z), [B, 784].</summary>
+    /// <summary>z: [B, Latent] → p(x|z)'s parameters: Bernoulli logits [B, D], or logistic means then log-scales [B, 2D].</summary>
     public abstract Tensor DecodeLogits(Tensor z);
 
     public abstract override long TrainingFlopsPerImage { get; }
 
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels) => Encode(x);
 
-    /// <summary>Bernoulli means sigmoid(decode(z)), [n, 784] in [0, 1].</summary>
-    public override Tensor Decode(Tensor z, Tensor? labels) => DecodeLogits(z).sigmoid_();
+    /// <summary>The mean of p(x|z), [n, D] in [0, 1]: sigmoid of the logits, or the logistic's mean clamped.</summary>
+    public override Tensor Decode(Tensor z, Tensor? labels) => Likelihood == PixelLikelihood.DiscretizedLogistic
+        ? DiscretizedLogistic.Mean(DecodeLogits(z))
+        : DecodeLogits(z).sigmoid_();
+
+    /// <summary>−log p(x|z) per image, [B] (or [k, B]): x [.., D] and the decoder's output [.., D or 2D].</summary>
+    public Tensor NegativeLogLikelihood(Tensor decoded, Tensor x) => Likelihood == PixelLikelihood.DiscretizedLogistic
+        ? DiscretizedLogistic.NegativeLogLikelihood(decoded, x)
+        : nn.functional.binary_cross_entropy_with_logits(decoded, x, reduction: nn.Reduction.None).sum(-1);
+
+    /// <summary>
+    /// −log p(x|z) and the analytic KL(q(z|x) || N(0, I)), each summed over the batch, under this model's likelihood
+    /// (the static <see cref="Loss(Tensor, Tensor, Tensor, Tensor)"/> is the Bernoulli one, bit for bit).
+    /// </summary>
+    public (Tensor Reconstruction, Tensor Kl) Terms(Tensor decoded, Tensor x, Tensor mu, Tensor logVar)
+    {
+        if (Likelihood == PixelLikelihood.Bernoulli) return Loss(decoded, x, mu, logVar);
+        var kl = mu.Square().Plus(logVar.exp()).sub_(logVar).sub_(Scalars.One).sum().mul_(Scalars.Of(0.5));
+        return (DiscretizedLogistic.NegativeLogLikelihood(decoded, x).sum(), kl);
+    }
 
     public (Tensor Logits, Tensor Mu, Tensor LogVar) forward(Tensor x)
     {
@@ -46,12 +74,12 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
         return (reconstruction, kl);
     }
 
-    /// <summary>The negative ELBO of batch.X [B, 784], one z per image, as a batch mean; its terms per image.</summary>
+    /// <summary>The negative ELBO of batch.X [B, D], one z per image, as a batch mean; its terms per image.</summary>
     public override Loss Loss(Batch batch)
     {
         var x = batch.X!;
         var (logits, mu, logVar) = forward(x);
-        var (reconstruction, kl) = Loss(logits, x, mu, logVar);
+        var (reconstruction, kl) = Terms(logits, x, mu, logVar);
         var size = x.shape[0];
         // Mean over the batch keeps Adam's step size batch-independent.
         var perImage = Scalars.Of(size);
@@ -66,7 +94,7 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
 
     /// <summary>
     /// log p(x) ≥ log (1/k) Σ_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x): the importance-weighted bound of Burda et al. (2015),
-    /// which tightens to log p(x) as k grows. x: [B, 784] binary → [B] nats.
+    /// which tightens to log p(x) as k grows. x: [B, D] (binary, grey levels or k/255 colour) → [B] nats.
     /// </summary>
     public override Tensor ImportanceWeightedLogLikelihood(Tensor x, int k, Generator? generator = null, Tensor? labels = null)
     {
@@ -75,8 +103,8 @@ public abstract class VariationalAutoencoder(string name, int latent) : Generati
         var muK = mu.unsqueeze(0).expand(k, b, Latent);                      // [k, B, Z]
         var logVarK = logVar.unsqueeze(0).expand(k, b, Latent);
         var z = Reparameterize(muK, logVarK, generator);                     // [k, B, Z]
-        var logits = DecodeLogits(z.reshape(k * b, Latent)).reshape(k, b, -1);   // [k, B, 784]
-        var logPxz = -nn.functional.binary_cross_entropy_with_logits(logits, x.unsqueeze(0).expand_as(logits), reduction: nn.Reduction.None).sum(2);
+        var decoded = DecodeLogits(z.reshape(k * b, Latent)).reshape(k, b, -1);  // [k, B, D] logits or [k, B, 2D]
+        var logPxz = -NegativeLogLikelihood(decoded, x.unsqueeze(0).expand(k, b, x.shape[1]));   // [k, B]
         var zero = zeros_like(mu);
         var logPz = LogNormal(z, zero, zero);                                // log N(z; 0, I), [k, B]
         var logQz = LogNormal(z, muK, logVarK);

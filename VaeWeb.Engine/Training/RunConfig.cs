@@ -145,6 +145,9 @@ public sealed record RunConfig
     [JsonIgnore] public bool IsSemiSupervised => Info?.Has(Capability.SemiSupervised) == true;
     [JsonIgnore] public bool IsConditional => Info?.Has(Capability.Conditional) == true;
 
+    /// <summary>The shape of the dataset's images, which the model is built for (MNIST's 28×28 grey when the dataset is unknown).</summary>
+    [JsonIgnore] public ImageShape Image => Datasets.Find(Dataset)?.Shape ?? ImageShape.Grey28;
+
     // Bounds that keep one request from taking the server down (memory, hours of CPU); generous for real work.
     public const int MaxEpochs = 1000, MaxLatent = 512, MaxHiddenWidth = 4096, MaxHiddenLayers = 4, MaxBatch = 4096, MaxDrawSteps = 128;
 
@@ -159,9 +162,6 @@ public sealed record RunConfig
         Check(Enum.IsDefined(Split), nameof(Split), $"Unknown split {(int)Split}. Use poster or kingma.");
         Check(Enum.IsDefined(Balance), nameof(Balance), $"Unknown label balance {(int)Balance}. Use oversampled or paper.");
         Check(Datasets.Names.Contains(Dataset), nameof(Dataset), $"Unknown dataset '{Dataset}'. Use one of: {string.Join(", ", Datasets.Names)}.");
-        // Every model so far takes 28×28 grey images (784 inputs); colour 32×32 sets wait for the colour models.
-        if (Datasets.Find(Dataset) is { IsColour: true } colour)
-            Check(false, nameof(Dataset), ColourNotYet(colour));
         Check(Latent is >= 1 and <= MaxLatent, nameof(Latent), $"Latent size must be between 1 and {MaxLatent} (got {Latent}).");
         Check(Hidden is { Length: >= 1 and <= MaxHiddenLayers }, nameof(Hidden), $"Give 1 to {MaxHiddenLayers} hidden layer widths (got {Hidden?.Length ?? 0}).");
         foreach (var width in Hidden ?? [])
@@ -175,6 +175,14 @@ public sealed record RunConfig
         var info = Info;
         Check(info is not null, nameof(Model), $"Unknown model '{Model}'. Use one of: {string.Join(", ", ModelRegistry.All.Select(m => m.Name))}.");
         if (info is null) return errors;
+        if (Datasets.Find(Dataset) is { IsColour: true } colour)
+        {
+            // Colour sets (32×32×3, 8-bit) take the models built for them, which score sub-pixels with a discretized
+            // logistic: a Bernoulli draw of a colour value means nothing.
+            Check(info.Colour, nameof(Model), ColourNotSupported(colour, info));
+            Check(Binarize == Binarization.None, nameof(Binarize),
+                $"{colour.Title} is colour: binarization applies to grey MNIST-like images only. Use binarize none (the colour models score 8-bit sub-pixels with a discretized logistic).");
+        }
         Check(info.Architectures.Contains(Arch), nameof(Arch),
             $"The {info.Title} has no {Arch.ToString().ToLowerInvariant()} architecture; choose {string.Join(" or ", info.Architectures.Select(a => a.ToString().ToLowerInvariant()))}.");
         if (info.Uses(nameof(Labels)))
@@ -198,9 +206,12 @@ public sealed record RunConfig
         return errors;
     }
 
-    /// <summary>Why a colour dataset cannot be trained yet: the form, the CLI and the API all say this.</summary>
-    public static string ColourNotYet(DatasetInfo dataset) =>
-        $"{dataset.Title} needs a colour model (32×32×3 images); the models here take 28×28 grey images, and colour models are not yet built.";
+    /// <summary>Why a model cannot train on a colour dataset: the form, the CLI and the API all say this.</summary>
+    public static string ColourNotSupported(DatasetInfo dataset, ModelInfo model) =>
+        $"{dataset.Title} has 32×32×3 colour images; the {model.Title} takes 28×28 grey images only. Colour models: {string.Join(", ", ColourModels)}.";
+
+    /// <summary>The names of the models that train on colour datasets.</summary>
+    public static IEnumerable<string> ColourModels => ModelRegistry.All.Where(m => m.Colour).Select(m => m.Name);
 
     public void ThrowIfInvalid()
     {

@@ -377,7 +377,7 @@ public static class Trainer
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var (z, labels) = SampleLatents(model, info, temperature, seed);
-        return ToGrid(model.Decode(z, labels), GridSide, GridSide);
+        return ToGrid(model.Decode(z, labels), GridSide, GridSide, model.Image);
     }
 
     /// <summary>
@@ -408,15 +408,20 @@ public static class Trainer
         var labels = !info.Has(Capability.Conditional) ? null
             : info.Has(Capability.Classifier) ? model.Classify(x).argmax(1) : test.Labels.narrow(0, 0, count);
         var reconstructions = model.Reconstruct(x, labels);
-        var interleaved = stack([x.view(-1, GridSide, 784), reconstructions.view(-1, GridSide, 784)], 1).view(-1, 784);
-        return ToGrid(interleaved, 2 * count / GridSide, GridSide);
+        long d = model.Image.Pixels;
+        var interleaved = stack([x.view(-1, GridSide, d), reconstructions.view(-1, GridSide, d)], 1).view(-1, d);
+        return ToGrid(interleaved, 2 * count / GridSide, GridSide, model.Image);
     }
 
-    /// <summary>[rows·cols, 784] intensities in [0, 1] → raw 8-bit pixels.</summary>
-    public static ImageGrid ToGrid(Tensor images, int rows, int cols)
+    /// <summary>
+    /// [rows·cols, D] intensities in [0, 1] → raw 8-bit pixels, channel-planar per image for colour. The shape: given,
+    /// or the dataset shape of D values (784: 28×28 grey; 3072: 32×32×3).
+    /// </summary>
+    public static ImageGrid ToGrid(Tensor images, int rows, int cols, ImageShape? shape = null)
     {
+        shape ??= ImageShape.Of(images.shape[^1]);
         using var bytes = images.mul(Scalars.Of(255)).round_().clamp_(Scalars.Of(0), Scalars.Of(255)).to(ScalarType.Byte).contiguous();
-        return new ImageGrid(rows, cols, 28, 28, bytes.data<byte>().ToArray());
+        return new ImageGrid(rows, cols, shape.Height, shape.Width, bytes.data<byte>().ToArray());
     }
 
     /// <summary>Cycles through the labeled indices, reshuffled on every pass; a resumed run continues the pass it was in.</summary>

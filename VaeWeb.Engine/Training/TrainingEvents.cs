@@ -83,17 +83,28 @@ public sealed record CheckpointSaved(int Epoch, string Path) : TrainingEvent;
 public sealed record EpochSaved(int Epoch, long Step) : TrainingEvent;
 
 /// <summary>
-/// A grid of Rows x Cols grayscale images of Height x Width, as raw bytes (0 = black, 255 = white) in image-major
-/// order: image i = row * Cols + col occupies Pixels[i * Height * Width .. (i + 1) * Height * Width).
-/// Raw bytes, not PNG, so a browser can draw them on a canvas without the server encoding anything.
+/// A grid of Rows x Cols images of Height x Width, as raw bytes (0 = black, 255 = white) in image-major order: image
+/// i = row * Cols + col occupies Pixels[i * S .. (i + 1) * S), S = Channels * Height * Width; a colour image is three
+/// planes, R then G then B. Raw bytes, not PNG, so a browser can draw them on a canvas without the server encoding anything.
 /// </summary>
 public sealed record ImageGrid(int Rows, int Cols, int Height, int Width, byte[] Pixels)
 {
     public int Count => Rows * Cols;
 
-    /// <summary>28x28 images given as intensities in [0, 1], image-major, rounded to bytes.</summary>
-    public static ImageGrid FromIntensities(int rows, int cols, IEnumerable<float> intensities) =>
-        new(rows, cols, 28, 28, intensities.Select(v => (byte)Math.Clamp(MathF.Round(v * 255), 0, 255)).ToArray());
+    /// <summary>1 for grey, 3 for colour: read from the bytes per image, so stored grids need no new column.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int Channels => Count * Height * Width is var plane and > 0 && Pixels.Length == 3 * plane ? 3 : 1;
+
+    /// <summary>
+    /// Images given as intensities in [0, 1], image-major, rounded to bytes; their shape is the dataset's of as many
+    /// values per image (784: 28x28 grey; 3072: 32x32x3 colour, channel-planar).
+    /// </summary>
+    public static ImageGrid FromIntensities(int rows, int cols, IEnumerable<float> intensities)
+    {
+        var bytes = intensities.Select(v => (byte)Math.Clamp(MathF.Round(v * 255), 0, 255)).ToArray();
+        var shape = Data.ImageShape.Of(bytes.Length / Math.Max(1, rows * cols));
+        return new(rows, cols, shape.Height, shape.Width, bytes);
+    }
 }
 
 /// <summary>The outcome of a finished run.</summary>

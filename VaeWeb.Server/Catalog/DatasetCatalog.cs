@@ -117,7 +117,7 @@ public sealed class DatasetCatalog(DataFolder data, SvhnOptions svhn, ILogger<Da
         }
         if (missing.Count > 0)
             return new(info, DatasetState.Missing, SvhnFiles.MissingAdvice(SvhnFolder, missing), files, Count("train"), Count("test"), examples);
-        return new(info, DatasetState.Present, $"Verified in {SvhnFolder}. {RunConfig.ColourNotYet(info)}", files, Count("train"), Count("test"), examples);
+        return new(info, DatasetState.Present, $"Verified in {SvhnFolder}. Colour models train on it: {string.Join(", ", RunConfig.ColourModels)}.", files, Count("train"), Count("test"), examples);
     }
 
     string Checksum(string path, Func<Stream, byte[]> hash)

@@ -23,7 +23,7 @@ public static class WorkerMessages
         EpochReport r when r.Epoch < 1 || r.Epoch > config.Epochs => $"an epoch report for epoch {r.Epoch}, but the run has epochs 1 to {config.Epochs}.",
         EpochReport r => Numbers(r.Train, r.ImagesPerSecond) ?? Numbers(r.Test) ?? (r.Validation is { } v ? Numbers(v) : null),
         EpochImages i when i.Epoch < 1 || i.Epoch > config.Epochs => $"images of epoch {i.Epoch}, but the run has epochs 1 to {config.Epochs}.",
-        EpochImages i => Grid(i.Samples) ?? Grid(i.Reconstructions),
+        EpochImages i => Grid(i.Samples, config.Image.Channels) ?? Grid(i.Reconstructions, config.Image.Channels),
         EpochSaved s when s.Epoch < 1 || s.Epoch > config.Epochs => $"epoch {s.Epoch} saved, but the run has epochs 1 to {config.Epochs}.",
         EpochSaved s when s.Step < 1 => $"epoch {s.Epoch} saved at step {s.Step}, before any step.",
         StageReport st when st.Stage.Length > 100 => "a stage name longer than 100 characters.",
@@ -36,10 +36,11 @@ public static class WorkerMessages
         : !double.IsFinite(rate) || rate < 0 ? $"a rate of {rate} images per second."
         : null;
 
-    static string? Grid(ImageGrid g) =>
+    /// <param name="channels">The run's dataset's: 1 byte per pixel for grey images, 3 (R, G, B planes) for colour.</param>
+    static string? Grid(ImageGrid g, int channels) =>
         g.Rows is < 1 or > MaximumGridSide || g.Cols is < 1 or > MaximumGridSide || g.Height is < 1 or > MaximumImageSide || g.Width is < 1 or > MaximumImageSide
             ? $"an image grid of {g.Rows}x{g.Cols} images of {g.Height}x{g.Width}; at most {MaximumGridSide}x{MaximumGridSide} images of {MaximumImageSide}x{MaximumImageSide}."
-        : g.Pixels.Length != (long)g.Rows * g.Cols * g.Height * g.Width
-            ? $"an image grid of {g.Rows}x{g.Cols} images of {g.Height}x{g.Width} needs {(long)g.Rows * g.Cols * g.Height * g.Width:N0} bytes, not {g.Pixels.Length:N0}."
+        : g.Pixels.Length != (long)g.Rows * g.Cols * g.Height * g.Width * channels
+            ? $"an image grid of {g.Rows}x{g.Cols} images of {g.Height}x{g.Width}{(channels == 1 ? "" : $"x{channels}")} needs {(long)g.Rows * g.Cols * g.Height * g.Width * channels:N0} bytes, not {g.Pixels.Length:N0}."
         : null;
 }

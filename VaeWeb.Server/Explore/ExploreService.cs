@@ -116,7 +116,7 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DatasetCache
                 ExploreViews.Samples => model.Sample(CheckTemperature(request.Temperature), request.Seed),
                 ExploreViews.Restyle => model.Restyle(Input(model, request, out var label), request.Label ?? label).Grid,
                 ExploreViews.Manifold => model.Manifold(request.Steps, request.Label),
-                ExploreViews.Complete => model.Complete(Input(model, request, out var label2), Mask(request), request.Label ?? (model.NeedsLabel ? label2 : null), request.Count, request.Seed, sampleMissing: request.SampleMissing),
+                ExploreViews.Complete => model.Complete(Input(model, request, out var label2), Mask(request, model.Image), request.Label ?? (model.NeedsLabel ? label2 : null), request.Count, request.Seed, sampleMissing: request.SampleMissing),
                 _ => model.Interpolate(Input(model, request, out var la), ToInput(model, request, out var lb), model.NeedsLabel ? la : null, model.NeedsLabel ? lb : null, request.Steps, request.Spherical),
             };
             // Drawn with the grid, under the same lock: the animation's last frame is this grid, of this checkpoint.
@@ -267,21 +267,22 @@ public sealed class ExploreService(IDbContextFactory<VaeWebDb> dbs, DatasetCache
 
     static double CheckTemperature(double t) => t is > 0 and <= 3 && double.IsFinite(t) ? t : throw new ArgumentException($"Temperature must be in (0, 3] (got {t}).");
 
-    /// <summary>784 flags, true where the pixel is erased.</summary>
-    public static bool[] Mask(ExploreRequest request)
+    /// <summary>One flag per pixel location of the model's images (784 for 28x28, 1024 for 32x32 colour), true where erased.</summary>
+    public static bool[] Mask(ExploreRequest request, ImageShape image)
     {
-        var mask = new bool[TrainedModel.Pixels];
+        int h = image.Height, w = image.Width;
+        var mask = new bool[h * w];
         for (int i = 0; i < mask.Length; i++)
         {
-            int row = i / 28, col = i % 28;
+            int row = i / w, col = i % w;
             mask[i] = request.Region switch
             {
-                "top" => row < 14,
-                "bottom" => row >= 14,
-                "left" => col < 14,
-                "right" => col >= 14,
-                "mask" => request.Mask is { Length: TrainedModel.Pixels } m ? m[i] != 0
-                    : throw new ArgumentException($"Region 'mask' needs a mask of {TrainedModel.Pixels} values."),
+                "top" => row < h / 2,
+                "bottom" => row >= h / 2,
+                "left" => col < w / 2,
+                "right" => col >= w / 2,
+                "mask" => request.Mask is { } m && m.Length == mask.Length ? m[i] != 0
+                    : throw new ArgumentException($"Region 'mask' needs a mask of {mask.Length} values ({h}x{w})."),
                 _ => throw new ArgumentException($"Unknown region '{request.Region}'. Use top, bottom, left, right or mask."),
             };
         }

@@ -21,7 +21,7 @@ public sealed class LossCharts
 
     public LossCharts(RunConfig config)
     {
-        Charts = config.Info?.AllCharts ?? [MetricCharts.Quality];
+        Charts = config.Info?.ChartsFor(config.Image) ?? [MetricCharts.Quality];
         Data = [.. Charts.Select(c => Traces(c.Traces))];
     }
 

@@ -25,8 +25,8 @@ public class CliTests
     [InlineData("The adversarial weight must be in [0, 1000] (got -1)", "train", "--model", "draw-gan", "--adversarial-weight", "-1")]
     [InlineData("The CVAE-GAN (conditional VAE-GAN) has no fc architecture; choose conv", "train", "--model", "cvae-gan")]
     [InlineData("Unknown dataset 'svhm'", "data", "svhm")]
-    [InlineData("SVHN (Street View House Numbers) needs a colour model", "train", "--dataset", "svhn")]
-    [InlineData("Coloured MNIST (SVHN stand-in) needs a colour model", "train", "--dataset", "mnist-colour")]
+    [InlineData("SVHN (Street View House Numbers) is colour: binarization", "train", "--dataset", "svhn")]
+    [InlineData("Coloured MNIST (SVHN stand-in) has 32×32×3 colour images", "train", "--dataset", "mnist-colour", "--model", "draw", "--binarize", "none")]
     [InlineData("does not exist", "evaluate", "/nonexistent/run")]
     [InlineData("No run to resume", "train", "--resume", "/nonexistent/run")]
     [InlineData("--server must be an http(s) URL", "worker", "--server", "localhost", "--token", "t")]
@@ -216,6 +216,26 @@ public class CliTests
         var table = Path.Combine(Directory.CreateTempSubdirectory("vaeweb-reproduce-sslgan-").FullName, "results.md");
         var (known, knownOutput) = Engine("reproduce", "--only", "ssl-gan-100", "ssl-gan-600", "ssl-gan-1000", "--table-only", "--output", table);
         Assert.True(known == 0, knownOutput);
+    }
+
+    [Fact]
+    public void Reproduces_svhn_rows_are_listed_as_not_run_while_the_files_are_absent_and_the_ssl_gan_row_as_not_supported()
+    {
+        var data = Directory.CreateTempSubdirectory("vaeweb-reproduce-nosvhn-data-").FullName;        // no svhn/ in it
+        var table = Path.Combine(Directory.CreateTempSubdirectory("vaeweb-reproduce-svhn-").FullName, "results.md");
+        var (exitCode, output) = Engine("reproduce", "--only", "m2-conv-svhn-1000", "ssl-gan-svhn-1000", "--output", table, "--data-dir", data);
+        Assert.True(exitCode == 0, output);
+        var said = System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " ");
+        Assert.Contains($"m2-conv-svhn-1000: not run: files absent (put SVHN's train_32x32.mat and test_32x32.mat in {Path.Combine(data, "svhn")}", said);
+        Assert.Contains("ssl-gan-svhn-1000: not run: not supported (the SSL-GAN here is the released MNIST code's FC networks", said);
+        Assert.Contains("0 + 0 + 0 measurements", said);                                         // nothing was trained
+        Assert.False(Directory.Exists(Path.Combine("runs", "reproduce")) && Directory.EnumerateDirectories(Path.Combine("runs", "reproduce"), "m2-conv-svhn-1000-*").Any());
+
+        var markdown = File.ReadAllText(table);
+        Assert.Contains("# Semi-supervised SVHN (1000 labels)", markdown);
+        Assert.Contains("| M2 (conv classifier, discretized logistic likelihood), α = 50 (`m2-conv-svhn-1000`) | 1000 | 60 min | – | – | – | – | not run: files absent | no published conv M2; for scale Kingma et al. M1+M2 (FC on PCA features): 36.02% |", markdown);
+        Assert.Contains("| SSL-GAN, feature matching (`ssl-gan-svhn-1000`) | 1000 | 60 min | – | – | – | – | not run: not supported (", markdown);
+        Assert.Contains("| Salimans et al. (conv networks): 8.11% |", markdown);
     }
 
     [Fact]

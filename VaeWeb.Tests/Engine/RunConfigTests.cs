@@ -39,17 +39,20 @@ public class RunConfigTests
     }
 
     [Theory]
-    [InlineData("svhn", "SVHN (Street View House Numbers) needs a colour model (32×32×3 images)")]
-    [InlineData("mnist-colour", "Coloured MNIST (SVHN stand-in) needs a colour model (32×32×3 images)")]
-    public void Colour_datasets_are_refused_until_there_are_colour_models(string dataset, string message)
+    [InlineData("svhn", "SVHN (Street View House Numbers) has 32×32×3 colour images; the ")]
+    [InlineData("mnist-colour", "Coloured MNIST (SVHN stand-in) has 32×32×3 colour images; the ")]
+    public void Colour_datasets_take_the_colour_models_only_and_never_binarized(string dataset, string message)
     {
         foreach (var model in VaeWeb.Engine.Models.ModelRegistry.All)
         {
-            var (field, error) = Assert.Single(new RunConfig { Dataset = dataset, Model = model.Name, Arch = model.Architectures[0] }.Validate());
-            Assert.Equal("Dataset", field);
-            Assert.StartsWith(message, error);
-            Assert.Contains("colour models are not yet built", error);
+            var errors = new RunConfig { Dataset = dataset, Model = model.Name, Arch = model.Architectures[0], Binarize = Binarization.None }.Validate();
+            if (model.Colour) { Assert.Empty(errors); continue; }
+            var (field, error) = Assert.Single(errors);
+            Assert.Equal("Model", field);
+            Assert.StartsWith(message + model.Title + " takes 28×28 grey images only", error);
+            Assert.EndsWith("Colour models: vae, cvae, cvae-gan, m2, vae-gan.", error);
         }
+        Assert.Contains(new RunConfig { Dataset = dataset }.Validate(), e => e.Field == "Binarize");
     }
 
     [Fact]
