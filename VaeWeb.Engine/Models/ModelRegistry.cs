@@ -29,6 +29,12 @@ public sealed record ModelInfo(string Name, string Title, Capability Capabilitie
     /// </summary>
     public bool Colour { get; init; }
 
+    /// <summary>
+    /// Whether <see cref="RunConfig.Hidden"/> shapes its networks for this config (FC layers; DRAW's LSTM size); the form
+    /// and the run page show the hidden sizes only then. Default: the FC architecture's.
+    /// </summary>
+    public Func<RunConfig, bool> UsesHidden { get; init; } = c => c.Arch == Architecture.Fc;
+
     /// <summary>The charts of its run page, of the metrics it reports; null: <see cref="MetricCharts.Default"/> for its capabilities.</summary>
     public IReadOnlyList<MetricChart>? Charts { get; init; }
 
@@ -72,6 +78,7 @@ public static class ModelRegistry
             c => new M2(c.Image.Pixels, c.Latent, c.Hidden, convolutional: c.Arch == Architecture.Conv, image: c.Image))
         {
             ArchitectureHelp = "conv: a convnet classifier q(y|x)",
+            UsesHidden = _ => true,                                          // q(z|x,y) and p(x|y,z) stay FC with the conv classifier
             Colour = true,
         });
         Register(new(ModelKind.M1M2, "M1+M2 (semi-supervised)", m2, [Architecture.Fc], [.. semi, nameof(RunConfig.M1Epochs)],
@@ -106,6 +113,7 @@ public static class ModelRegistry
             [Architecture.Fc], [nameof(RunConfig.Labels), nameof(RunConfig.Split)], c => new SslGan(c.Latent))
         {
             ArchitectureHelp = "fc: the released MNIST code's networks (discriminator 784-1000-500-250-250-250-10, generator z-500-500-784); the latent size is z's, the hidden sizes are not used",
+            UsesHidden = _ => false,
             Charts = SslGan.Charts,
             Binarizes = false,
         });

@@ -146,7 +146,7 @@ public static class RunConfigRows
         yield return ("model", $"{c.Model} ({c.Arch})".ToLowerInvariant());
         yield return ("dataset", c.Dataset);
         yield return ("latent size", $"{c.Latent}");
-        yield return ("hidden sizes", string.Join(", ", c.Hidden));
+        if (info?.UsesHidden(c) != false) yield return ("hidden sizes", string.Join(", ", c.Hidden));
         yield return ("epochs", $"{c.Epochs}");
         yield return ("batch size", $"{c.BatchSize}");
         yield return ("learning rate", $"{c.LearningRate:G4}");

@@ -272,8 +272,9 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         await cluster.StartReplicasAsync(2);
         var (a, b) = (cluster.Replicas[0], cluster.Replicas[1]);
         await cluster.StartProxyAsync([a.Address]);                            // the browser reaches A through YARP, as in scripts/cluster
-        // Long enough (≈ 10 s here) that the page polled every 100 ms sees it running: 2 epochs ended before a loaded page looked once.
-        var run = await Runs(a).SubmitAsync(Tiny with { Epochs = 20, TrainLimit = 10_000 }, "watched in a browser");
+        // It trains until cancelled, once the page has shown it running with live points: a run of fixed length (20
+        // epochs, ≈ 10 s alone) could end before a page on a loaded core looked, which a full suite on one core showed.
+        var run = await Runs(a).SubmitAsync(Tiny with { Epochs = RunConfig.MaxEpochs, TrainLimit = 10_000 }, "watched in a browser");
         var page = await browser.NewPageAsync();
         await page.GotoAsync(new Uri(cluster.ProxyAddress!, $"/signin?token={VaeWebServer.AccessToken}&returnUrl=/signin").ToString());
         await page.GetByTestId("signin-done").WaitForAsync();
@@ -283,7 +284,8 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
         cluster.StartWorker(b.Address, "worker-b");                           // the only worker, on the other replica
         await WaitUntil(async () => await EndToEndTests.StepPoints(page, run.Id) > 0 && await page.GetByTestId("run-status").TextContentAsync() == "running",
             TimeSpan.FromMinutes(1), "live points on A's page while the run trains on B");
-        await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 120_000 });
+        Assert.True(await Runs(a).CancelAsync(run.Id));
+        await page.GetByTestId("run-status").Filter(new() { HasText = "cancelled" }).WaitForAsync(new() { Timeout = 120_000 });
         var stored = (await Runs(a).HistoryAsync(run.Id))!.Metrics.Where(m => m.Scope == "step" && m.Name == Metrics.Elbo).Count();
         await EndToEndTests.WaitForPointsAsync(page, run.Id, n => n == stored, $"all {stored} stored steps on the page");
         await EndToEndTests.AssertNoStepTwice(page, run.Id, "after the run, watched from the other replica");

@@ -47,6 +47,7 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
         {
             await Assertions.Expect(form.GetByRole(AriaRole.Combobox, new() { Name = "Binarization" })).ToHaveCountAsync(0);   // grey levels
             await Assertions.Expect(form.GetByLabel("Gamma (γ)")).ToHaveValueAsync("1");
+            await Assertions.Expect(form.GetByLabel("Hidden sizes")).ToHaveCountAsync(0);                         // conv networks only
         });
         var run = (await server.Services.GetRequiredService<RunService>().HistoryAsync(runId))!;
         Assert.Equal(ModelKind.CvaeGan, run.Config.Model);
@@ -59,6 +60,7 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
         var scores = await page.EvaluateAsync<double[]>($"() => document.getElementById('discriminator-{runId}').data.flatMap(t => t.y)");
         Assert.All(scores, s => Assert.InRange(s, 0, 1));
         await Assertions.Expect(page.GetByTestId("samples-grid")).ToHaveAttributeAsync("data-drawn", "100");
+        await Assertions.Expect(page.GetByTestId("run-config")).Not.ToContainTextAsync("hidden sizes");
         await Browser.Screenshot(page, "40-cvae-gan-run");
 
         // Explore: conditional with an encoder, so it restyles a test digit into every class and completes a half-erased one.
@@ -100,6 +102,7 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
         var losses = await page.EvaluateAsync<double[]>($"() => document.getElementById('losses-{runId}').data.flatMap(t => t.y)");
         Assert.All(losses, l => Assert.True(double.IsFinite(l), $"a loss of {l}"));
         await Assertions.Expect(page.GetByTestId("run-config")).ToContainTextAsync("λ (GAN loss against DRAW's −ELBO)1");
+        await Assertions.Expect(page.GetByTestId("run-config")).ToContainTextAsync("hidden sizes256");               // DRAW's LSTMs
 
         // Its samples are DRAW's canvases: the grid, and the drawing in 6 steps.
         await Assertions.Expect(page.GetByTestId("samples-grid")).ToHaveAttributeAsync("data-drawn", "100");
