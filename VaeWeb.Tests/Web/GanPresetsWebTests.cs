@@ -11,9 +11,7 @@ namespace VaeWeb.Tests.Web;
 /// </summary>
 public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
 {
-    /// <summary>Points per trace of the chart whose element id is <paramref name="id"/>.</summary>
-    static Task<int[]> Points(IPage page, string id) =>
-        page.EvaluateAsync<int[]>($"() => (document.getElementById('{id}')?.data ?? []).map(t => t.x.length)");
+    static Task<int[]> Points(IPage page, string id) => VaeGanWebTests.Points(page, id);
 
     /// <summary>Home → New run → the preset, with 2 epochs of 1,000 digits and 200 test digits; returns the run's id once it has completed.</summary>
     static async Task<long> StartFromPreset(IPage page, VaeWebServer server, string preset, string name, Func<IPage, Task>? adjust = null)

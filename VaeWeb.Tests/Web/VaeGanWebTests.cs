@@ -11,7 +11,7 @@ namespace VaeWeb.Tests.Web;
 public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
 {
     /// <summary>Points per trace of the chart whose element id is <paramref name="id"/> (−1: no such chart).</summary>
-    static Task<int[]> Points(IPage page, string id) =>
+    internal static Task<int[]> Points(IPage page, string id) =>
         page.EvaluateAsync<int[]>($"() => (document.getElementById('{id}')?.data ?? []).map(t => t.x.length)");
 
     [Fact]
