@@ -47,8 +47,8 @@ static partial class ReproduceCommand
 
     /// <summary>One quality measurement: the last epoch's sample quality (and test bound, for models with a likelihood).</summary>
     /// <param name="Confident">% of the samples the classifier gives a class at probability ≥ 0.9.</param>
-    /// <param name="Samples">The last epoch's 10x10 sample grid, copied beside the table (relative to it); the grid draws the
-    /// same z for every run of one latent size, so rows' grids compare digit by digit.</param>
+    /// <param name="Samples">The last epoch's 10x10 sample grid, copied beside the table (relative to it); every run of one
+    /// latent size draws it from the same z.</param>
     public sealed record QualityResult(string Name, long Seed, string Config, int Epochs, double Frechet, double Confidence, double Confident,
         double? TestBound, double Minutes, double BudgetMinutes, DateTime FinishedUtc, string Machine, string? Commit, string? Note = null,
         string? Samples = null);
@@ -138,8 +138,8 @@ static partial class ReproduceCommand
         if (grids.Count > 0)
         {
             md.AppendLine();
-            md.AppendLine("Samples after the budget, seed 1: the grid a run draws after every epoch, from the same z each time (the conv VAE's and");
-            md.AppendLine("the VAE-GAN's, both with 50 latent units, decode the same z, so their digits correspond cell by cell):");
+            md.AppendLine("Samples after the budget, seed 1: the grid a run draws after every epoch, from the same z each time. The conv VAE and the");
+            md.AppendLine("VAE-GAN (50 latent units each) decode the same z, but two models trained apart need not map a z to the same digit:");
             md.AppendLine();
             md.AppendLine("| " + string.Join(" | ", grids.Select(g => g.Description)) + " |");
             md.AppendLine("|" + string.Concat(grids.Select(_ => "---|")));
