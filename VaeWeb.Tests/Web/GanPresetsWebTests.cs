@@ -29,7 +29,14 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
         if (adjust is not null) await adjust(page);
         await Assertions.Expect(page.GetByTestId("form-errors")).ToHaveCountAsync(0);
         await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new"), new() { WaitUntil = WaitUntilState.Commit });
+        try { await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new"), new() { WaitUntil = WaitUntilState.Commit, Timeout = 60_000 }); }
+        catch (TimeoutException)
+        {
+            // Once in a full suite on two loaded cores the page stayed on the form (2026-11-28): say what it showed.
+            await Browser.Screenshot(page, $"failed-start-{name.Replace(' ', '-')}");
+            var shown = await page.Locator(".mud-snackbar, [data-testid=form-errors]").AllTextContentsAsync();
+            throw new TimeoutException($"Start did not open the run page within 60 s. The form showed: {string.Join(" | ", shown)}{Environment.NewLine}{server.Log}");
+        }
         var runId = long.Parse(page.Url.Split('/').Last());
         await page.WaitForFunctionAsync($"() => document.getElementById('losses-{runId}')?.data?.[0]?.x?.length > 0", null, new() { Timeout = 120_000 });
         await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 300_000 });
