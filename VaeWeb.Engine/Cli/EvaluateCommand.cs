@@ -48,9 +48,7 @@ static class EvaluateCommand
                 {
                     // The error above is on one fixed binarization; a classifier of binarized digits can also be asked
                     // about the digit itself, its prediction averaged over many draws, or shown the grey levels.
-                    model.eval();
-                    using var grey = subset.Images.alias();
-                    Console.WriteLine($"test error on the grey levels: {Evaluation.ErrorPercent(model.Classify, grey, subset.Labels):F2}%; " +
+                    Console.WriteLine($"test error on the grey levels: {Evaluation.ErrorPercent(model.Classify, subset.Images, subset.Labels):F2}%; " +
                         $"with q(y|x) averaged over {ErrorDraws} binarizations of each image: {Evaluation.ErrorOverBinarizations(model.Classify, subset, ErrorDraws):F2}%");
                 }
                 if (!config.Info!.Has(Capability.Likelihood))

@@ -424,11 +424,21 @@ static partial class ReproduceCommand
     /// </summary>
     public static (List<Result> Current, int Earlier) Row(IEnumerable<Result> results, string name)
     {
-        var all = results.Where(r => r.Name == name).OrderBy(r => r.FinishedUtc).ToList();
-        if (all.Count == 0) return ([], 0);
-        var protocol = Protocol(all[^1]);
-        var current = all.Where(r => Protocol(r) == protocol).GroupBy(r => r.Seed).Select(g => g.Last()).OrderBy(r => r.Seed).ToList();
+        var all = results.Where(r => r.Name == name).ToList();
+        var current = LatestProtocol(all, r => r.FinishedUtc, r => r.Seed, Protocol);
         return (current, all.Count - current.Count);
+    }
+
+    /// <summary>
+    /// Of one row's measurements, those of the latest one's protocol, the latest per seed, by seed: what its table row
+    /// shows (every family's rows pick their measurements so).
+    /// </summary>
+    static List<T> LatestProtocol<T>(IEnumerable<T> measurements, Func<T, DateTime> finished, Func<T, long> seed, Func<T, string> protocol)
+    {
+        var all = measurements.OrderBy(finished).ToList();
+        if (all.Count == 0) return [];
+        var latest = protocol(all[^1]);
+        return [.. all.Where(r => protocol(r) == latest).GroupBy(seed).Select(g => g.Last()).OrderBy(seed)];
     }
 
     /// <summary>"2.31% ± 0.12" (sample standard deviation over seeds), or the single value.</summary>

@@ -88,14 +88,8 @@ static partial class ReproduceCommand
     }
 
     /// <summary>A quality row's current measurements: its latest protocol's (config but seed, budget, cores), the latest per seed.</summary>
-    static List<QualityResult> CurrentQuality(IEnumerable<QualityResult> results, string name)
-    {
-        var all = results.Where(r => r.Name == name).OrderBy(r => r.FinishedUtc).ToList();
-        if (all.Count == 0) return [];
-        string Protocol(QualityResult r) => $"{r.BudgetMinutes}|{CoresIn(r.Machine)}|{WithoutSeed(r.Config)}";
-        var protocol = Protocol(all[^1]);
-        return [.. all.Where(r => Protocol(r) == protocol).GroupBy(r => r.Seed).Select(g => g.Last()).OrderBy(r => r.Seed)];
-    }
+    static List<QualityResult> CurrentQuality(IEnumerable<QualityResult> results, string name) =>
+        LatestProtocol(results.Where(r => r.Name == name), r => r.FinishedUtc, r => r.Seed, r => $"{r.BudgetMinutes}|{CoresIn(r.Machine)}|{WithoutSeed(r.Config)}");
 
     static string QualityMarkdown(List<QualityResult> results)
     {

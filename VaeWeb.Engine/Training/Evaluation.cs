@@ -96,19 +96,14 @@ public static class Evaluation
     /// </summary>
     public static double ErrorOverBinarizations(Func<Tensor, Tensor> classify, ImageSet set, int draws, int batchSize = 1000)
     {
-        using var _ = no_grad();
         var generator = new Generator((ulong)EvaluationSeed + 2);
-        long wrong = 0, count = set.Count;
-        for (long start = 0; start < count; start += batchSize)
+        Tensor Averaged(Tensor x)                                            // [B, D] grey → [B, 10] summed probabilities
         {
-            using var scope = NewDisposeScope();
-            var size = Math.Min(batchSize, count - start);
-            var x = set.Images.narrow(0, start, size);
-            var probabilities = zeros(size, Cvae.Classes);                  // [B, 10]
+            var probabilities = zeros(x.shape[0], Cvae.Classes);
             for (int d = 0; d < draws; d++) probabilities.add_(nn.functional.softmax(classify(Binarize(x, Binarization.Dynamic, generator)), 1));
-            wrong += probabilities.argmax(1).ne(set.Labels.narrow(0, start, size)).sum().item<long>();
+            return probabilities;
         }
-        return count == 0 ? 0 : 100.0 * wrong / count;
+        return ErrorPercent(Averaged, set.Images, set.Labels, batchSize);
     }
 
     /// <summary>The data the likelihood scores: a Bernoulli draw of each pixel (dynamic binarization) or the grey levels.</summary>

@@ -11,7 +11,6 @@ namespace VaeWeb.Tests.Web;
 /// </summary>
 public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
 {
-    static Task<int[]> Points(IPage page, string id) => VaeGanWebTests.Points(page, id);
 
     /// <summary>Home → New run → the preset, with 2 epochs of 1,000 digits and 200 test digits; returns the run's id once it has completed.</summary>
     static async Task<long> StartFromPreset(IPage page, VaeWebServer server, string preset, string name, Func<IPage, Task>? adjust = null)
@@ -60,8 +59,8 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
         // Every network's loss per step (encoder, decoder, its GAN part, discriminator) and D's mean outputs, live and per epoch.
         var steps = 2 * 1000 / 100;
         await page.WaitForFunctionAsync($"() => document.getElementById('discriminator-{runId}')?.data?.[3]?.x?.length === 2");
-        Assert.Equal([steps, steps, steps, steps], await Points(page, $"losses-{runId}"));
-        Assert.Equal([steps, steps, 2, 2], await Points(page, $"discriminator-{runId}"));
+        Assert.Equal([steps, steps, steps, steps], await VaeGanWebTests.Points(page, $"losses-{runId}"));
+        Assert.Equal([steps, steps, 2, 2], await VaeGanWebTests.Points(page, $"discriminator-{runId}"));
         var scores = await page.EvaluateAsync<double[]>($"() => document.getElementById('discriminator-{runId}').data.flatMap(t => t.y)");
         Assert.All(scores, s => Assert.InRange(s, 0, 1));
         await Assertions.Expect(page.GetByTestId("samples-grid")).ToHaveAttributeAsync("data-drawn", "100");
@@ -101,9 +100,9 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
         // DRAW's bound (it keeps a likelihood), each network's loss, and D's mean outputs.
         var steps = 2 * 1000 / 100;
         await page.WaitForFunctionAsync($"() => document.getElementById('discriminator-{runId}')?.data?.[3]?.x?.length === 2");
-        Assert.Equal([steps, steps, steps], await Points(page, $"losses-{runId}"));
-        Assert.Equal([steps, steps, 2, 2], await Points(page, $"discriminator-{runId}"));
-        Assert.Contains(2, await Points(page, $"elbo-{runId}"));
+        Assert.Equal([steps, steps, steps], await VaeGanWebTests.Points(page, $"losses-{runId}"));
+        Assert.Equal([steps, steps, 2, 2], await VaeGanWebTests.Points(page, $"discriminator-{runId}"));
+        Assert.Contains(2, await VaeGanWebTests.Points(page, $"elbo-{runId}"));
         var losses = await page.EvaluateAsync<double[]>($"() => document.getElementById('losses-{runId}').data.flatMap(t => t.y)");
         Assert.All(losses, l => Assert.True(double.IsFinite(l), $"a loss of {l}"));
         await Assertions.Expect(page.GetByTestId("run-config")).ToContainTextAsync("λ (GAN loss against DRAW's −ELBO)1");
