@@ -142,14 +142,15 @@ public static class RunConfigRows
         if (Uses(nameof(RunConfig.Attention)))
             yield return ("attention", c.Attention ? $"read {c.ReadSize}×{c.ReadSize}, write {c.WriteSize}×{c.WriteSize}" : "none (whole image read, whole canvas written)");
         if (c.MaxMinutes > 0) yield return ("time limit", $"{c.MaxMinutes:G4} min");
-        if (c.DecayLearningRate) yield return ("learning rate", $"{c.LearningRate:G4}, falling linearly to 0 over the {(c.MaxMinutes > 0 ? "time limit" : "epochs")}");
         yield return ("model", $"{c.Model} ({c.Arch})".ToLowerInvariant());
         yield return ("dataset", c.Dataset);
         yield return ("latent size", $"{c.Latent}");
         if (info?.UsesHidden(c) != false) yield return ("hidden sizes", string.Join(", ", c.Hidden));
         yield return ("epochs", $"{c.Epochs}");
         yield return ("batch size", $"{c.BatchSize}");
-        yield return ("learning rate", $"{c.LearningRate:G4}");
+        yield return ("learning rate", c.DecayLearningRate
+            ? $"{c.LearningRate:G4}, falling linearly to 0 over the {(c.MaxMinutes > 0 ? "time limit" : "epochs")}"
+            : $"{c.LearningRate:G4}");
         yield return ("seed", $"{c.Seed}");
         yield return ("binarization", info?.Binarizes == false ? "none (the model trains on grey levels)" : c.Binarize.ToString().ToLowerInvariant());
         yield return ("training images", c.TrainLimit == 0 ? "all" : $"{c.TrainLimit:N0}");
