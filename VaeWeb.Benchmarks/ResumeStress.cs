@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using VaeWeb.Engine.Training;
+using VaeWeb.Testing;
 
 /// <summary>
 /// The server's resume under kill -9: a real VaeWeb.Server process (its embedded worker training in it) is killed with
@@ -20,7 +21,7 @@ static class ResumeStress
 
     public static async Task<int> RunAsync(int kills, int seed)
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-stress-server-").FullName;
+        var folder = TempFolders.Create("vaeweb-stress-server-").FullName;
         var database = Path.Combine(folder, "vaeweb.db");
         var random = new Random(seed);
         Console.WriteLine($"resume stress: server {ServerProgram()}, database {database}");

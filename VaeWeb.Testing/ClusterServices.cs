@@ -34,7 +34,7 @@ public sealed class PostgresServer : IAsyncDisposable
     public static async Task<PostgresServer> StartAsync()
     {
         var bin = FindBinaries() ?? throw new InvalidOperationException(Unavailable());
-        var folder = Directory.CreateTempSubdirectory("vaeweb-postgres-").FullName;
+        var folder = TempFolders.Create("vaeweb-postgres-").FullName;
         string? user = Environment.UserName == "root" ? "postgres" : null;
         if (user is not null) await Run("chown", ["-R", user, folder]);
         var port = FreePort();

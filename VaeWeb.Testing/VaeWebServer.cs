@@ -74,14 +74,14 @@ public sealed class VaeWebServer : IAsyncDisposable
     /// </summary>
     public static VaeWebServer Start(bool embeddedWorker = true, string prefix = "vaeweb-web-", IReadOnlyDictionary<string, string>? settings = null,
         Action<IServiceCollection>? services = null) =>
-        new(Path.Combine(Directory.CreateTempSubdirectory(prefix).FullName, "vaeweb.db"), embeddedWorker, settings, services);
+        new(Path.Combine(TempFolders.Create(prefix).FullName, "vaeweb.db"), embeddedWorker, settings, services);
 
     /// <summary>
     /// One replica of a cluster: the app on a shared database (a PostgreSQL connection string), with no embedded worker,
     /// and <paramref name="settings"/> such as Engine:Redis.
     /// </summary>
     public static VaeWebServer StartReplica(string database, IReadOnlyDictionary<string, string>? settings = null) =>
-        new(database, embeddedWorker: false, settings, runs: Path.Combine(Directory.CreateTempSubdirectory("vaeweb-replica-").FullName, "runs"));
+        new(database, embeddedWorker: false, settings, runs: Path.Combine(TempFolders.Create("vaeweb-replica-").FullName, "runs"));
 
     /// <summary>A new app process-equivalent on an existing database, as after a server restart or an upgrade.</summary>
     public static VaeWebServer Restart(string database, bool embeddedWorker = true, IReadOnlyDictionary<string, string>? settings = null) =>

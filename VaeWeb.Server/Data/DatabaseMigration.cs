@@ -33,6 +33,10 @@ public static class DatabaseMigration
             log.LogWarning("Database made before migrations: brought to the schema of {Migration} and recorded it as applied", initial);
         }
         await db.Database.MigrateAsync(cancellationToken);
+        // Write-ahead logging (kept in the file): readers and the one writer no longer wait for each other. In the default
+        // rollback journal a write waits until every open read ends; a page reading while a run's end was being recorded
+        // once held that write past its 30 s busy wait (the run stayed "running"). https://sqlite.org/wal.html
+        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode = WAL", cancellationToken);
     }
 
     static async Task<string> BaselineAsync(VaeWebDb db, List<string> tables, CancellationToken cancellationToken)

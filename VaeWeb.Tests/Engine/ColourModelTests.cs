@@ -102,7 +102,7 @@ public class ColourModelTests(ITestOutputHelper output)
     public void A_short_conv_vae_training_on_coloured_mnist_lowers_its_bound_below_8_bits_per_dimension_and_samples_in_colour()
     {
         var (train, test) = Colour.Value;
-        var folder = Directory.CreateTempSubdirectory("vaeweb-colour-vae-").FullName;
+        var folder = TempFolders.Create("vaeweb-colour-vae-").FullName;
         var config = new RunConfig
         {
             Arch = Architecture.Conv, Dataset = ColouredMnist.Name, Binarize = Binarization.None, Latent = 16,

@@ -41,7 +41,7 @@ public class CvaeGanTests
     public void A_cvae_gan_learns_real_digits_with_finite_losses_and_reports_every_metric_its_charts_declare()
     {
         var config = Small;
-        var folder = Directory.CreateTempSubdirectory("vaeweb-cvaegan-").FullName;
+        var folder = TempFolders.Create("vaeweb-cvaegan-").FullName;
         using var test = Mnist.Value.Test.Take(config.TestLimit);
         var events = new List<TrainingEvent>();
         Trainer.Run(config, Mnist.Value.Train.Take(config.TrainLimit), test, folder, events.Add);

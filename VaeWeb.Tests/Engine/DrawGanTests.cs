@@ -26,7 +26,7 @@ public class DrawGanTests
         var info = ModelRegistry.Get(ModelKind.DrawGan);
         Assert.True(info.Has(Capability.Frames | Capability.Likelihood | Capability.SeveralOptimizers));
         Assert.True(info.Binarizes);                                        // DRAW's likelihood sees binarized digits, as DRAW's does
-        var folder = Directory.CreateTempSubdirectory("vaeweb-drawgan-").FullName;
+        var folder = TempFolders.Create("vaeweb-drawgan-").FullName;
         using var test = Mnist.Value.Test.Take(config.TestLimit);
         var events = new List<TrainingEvent>();
         Trainer.Run(config, Mnist.Value.Train.Take(config.TrainLimit), test, folder, events.Add);

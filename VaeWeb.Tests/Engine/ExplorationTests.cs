@@ -23,7 +23,7 @@ public sealed class TrainedM2 : IDisposable
         TorchRuntime.EnsureInitialized();
         var (train, test) = Datasets.Load("mnist");
         Test = test;
-        var folder = Directory.CreateTempSubdirectory("vaeweb-explore-").FullName;
+        var folder = TempFolders.Create("vaeweb-explore-").FullName;
         Trainer.Run(Config, train, test, folder);
         var run = new RunFolder(folder);
         Model = TrainedModel.Load(File.ReadAllBytes(run.ModelFile), Config, epoch: 2);

@@ -72,7 +72,7 @@ public class NativeLibraryTests
     public void Repair_rewrites_copies_in_the_app_folder_once_and_leaves_them_alone_after()
     {
         SkipUnlessTheSystemNeedsTheRepair();
-        var app = Directory.CreateTempSubdirectory("vaeweb-app-");
+        var app = TempFolders.Create("vaeweb-app-");
         var native = Directory.CreateDirectory(Path.Combine(app.FullName, "runtimes", "linux-x64", "native"));
         var copy = Path.Combine(native.FullName, TorchRuntime.NativeLibraryName);
         File.Copy(ShippedLibrary(), copy);

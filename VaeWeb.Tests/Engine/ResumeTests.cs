@@ -16,7 +16,7 @@ public class ResumeTests
     /// <summary>Trains into a new folder; cancelled at the first step report of epoch <paramref name="stopInEpoch"/>, if given.</summary>
     static string Train(RunConfig config, int? stopInEpoch = null)
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-resume-").FullName;
+        var folder = TempFolders.Create("vaeweb-resume-").FullName;
         using var stop = new CancellationTokenSource();
         try
         {
@@ -85,7 +85,7 @@ public class ResumeTests
     [Fact]
     public void Resuming_a_folder_without_a_run_says_so()
     {
-        var empty = Directory.CreateTempSubdirectory("vaeweb-resume-").FullName;
+        var empty = TempFolders.Create("vaeweb-resume-").FullName;
         var e = Assert.Throws<FileNotFoundException>(() => Resume(empty));
         Assert.Contains("config.json", e.Message);
     }

@@ -45,7 +45,7 @@ public class SemiSupervisedTests
     [Fact]
     public void A_short_m2_training_on_a_subset_classifies_far_better_than_chance_and_keeps_its_best_validation_checkpoint()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-m2-").FullName;
+        var folder = TempFolders.Create("vaeweb-m2-").FullName;
         var config = new RunConfig
         {
             Model = ModelKind.M2, Labels = 100, Epochs = 3, TrainLimit = 3000, TestLimit = 1000, Latent = 16, Hidden = [256, 256], Seed = 2,
@@ -175,7 +175,7 @@ public class SemiSupervisedTests
     [Fact]
     public void M1_plus_m2_samples_z1_from_q_drops_m1s_inactive_units_and_reports_m1s_bound()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-m1m2-").FullName;
+        var folder = TempFolders.Create("vaeweb-m1m2-").FullName;
         var config = new RunConfig { Model = ModelKind.M1M2, Labels = 100, M1Epochs = 3, Epochs = 2, TrainLimit = 3000, TestLimit = 1000, Seed = 1 };
         var events = new List<TrainingEvent>();
         var result = Trainer.Run(config, Mnist.Value.Train, Mnist.Value.Test, folder, events.Add);
@@ -209,9 +209,9 @@ public class SemiSupervisedTests
     {
         using var test = Mnist.Value.Test.Take(500);
         var cvae = Trainer.Run(new RunConfig { Model = ModelKind.Cvae, Epochs = 1, TrainLimit = 3000, Hidden = [128], Latent = 16 }, Mnist.Value.Train, test,
-            Directory.CreateTempSubdirectory("vaeweb-cvae-iw-").FullName);
+            TempFolders.Create("vaeweb-cvae-iw-").FullName);
         var m2 = Trainer.Run(new RunConfig { Model = ModelKind.M2, Labels = 100, Epochs = 1, TrainLimit = 3000, TestLimit = 500, Hidden = [128], Latent = 16 },
-            Mnist.Value.Train, Mnist.Value.Test, Directory.CreateTempSubdirectory("vaeweb-m2-iw-").FullName);
+            Mnist.Value.Train, Mnist.Value.Test, TempFolders.Create("vaeweb-m2-iw-").FullName);
         foreach (var folder in new[] { cvae.OutputDirectory!, m2.OutputDirectory! })
         {
             var (model, checkpoint) = new RunFolder(folder).LoadCheckpoint();

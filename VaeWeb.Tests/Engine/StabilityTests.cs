@@ -28,7 +28,7 @@ public class StabilityTests
         {
             Model = ModelKind.VaeGan, Arch = Architecture.Conv, LearningRate = 0.01, Gamma = 1000, TrainLimit = 3000, TestLimit = 200, Epochs = 4, Seed = 1,
         };
-        var folder = Directory.CreateTempSubdirectory("vaeweb-collapse-").FullName;
+        var folder = TempFolders.Create("vaeweb-collapse-").FullName;
         // The collapse is a property of one numerical path, measured with libtorch on one thread. On two, sums run in
         // another order and this very run recovers instead (measured: no 50-step streak in 6 epochs), so the test fixes
         // the thread count of this thread's training; other tests keep theirs.
@@ -69,7 +69,7 @@ public class StabilityTests
     public void A_learning_rate_of_one_makes_a_vae_gan_fail_at_its_first_step_with_no_checkpoint()
     {
         var config = VaeGanTests.Small with { LearningRate = 1 };
-        var folder = Directory.CreateTempSubdirectory("vaeweb-nan-").FullName;
+        var folder = TempFolders.Create("vaeweb-nan-").FullName;
         var (error, events) = Fail(config, folder);
         Assert.Matches(@"^The loss became (NaN|infinite) at step \d+ of epoch 1 \(.+ = .+\); try a lower learning rate\.$", error.Message);
         Assert.Empty(events.OfType<EpochReport>());
@@ -85,7 +85,7 @@ public class StabilityTests
         var config = model == ModelKind.DrawGan
             ? new RunConfig { Model = model, Latent = 8, Hidden = [64], DrawSteps = 6, ReadSize = 3, WriteSize = 5, Epochs = 1, BatchSize = 50, TrainLimit = 1000, TestLimit = 200, Seed = 1, LearningRate = 1 }
             : VaeGanTests.Small with { Model = model, LearningRate = 1 };
-        var folder = Directory.CreateTempSubdirectory("vaeweb-nan-").FullName;
+        var folder = TempFolders.Create("vaeweb-nan-").FullName;
         var (error, events) = Fail(config, folder);
         Assert.Matches(@"^(The loss became (NaN|infinite) at step \d+ of epoch 1 \(.+ = .+\)|The GAN collapsed: .*); try a lower learning rate\.$", error.Message);
         Assert.Empty(events.OfType<EpochReport>());

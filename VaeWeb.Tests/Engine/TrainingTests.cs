@@ -98,7 +98,7 @@ public class TrainingTests
     [Fact]
     public void Run_folder_holds_config_metrics_checkpoint_and_samples_and_the_checkpoint_reloads()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-run-").FullName;
+        var folder = TempFolders.Create("vaeweb-run-").FullName;
         var config = Small(2) with { TrainLimit = 1000 };
         var result = Train(config, folder);
 
@@ -121,7 +121,7 @@ public class TrainingTests
     [Fact]
     public void Importance_weighted_bound_is_tighter_than_the_elbo()
     {
-        var folder = Directory.CreateTempSubdirectory("vaeweb-run-").FullName;
+        var folder = TempFolders.Create("vaeweb-run-").FullName;
         var config = Small(5) with { TrainLimit = 5000 };
         Train(config, folder);
         var (model, _) = new RunFolder(folder).LoadCheckpoint();

@@ -30,7 +30,7 @@ public class VaeGanTests
     public void A_vae_gan_learns_real_digits_with_finite_losses_and_reports_every_metric_its_charts_declare()
     {
         var config = Small;
-        var folder = Directory.CreateTempSubdirectory("vaeweb-vaegan-").FullName;
+        var folder = TempFolders.Create("vaeweb-vaegan-").FullName;
         using var test = Mnist.Value.Test.Take(config.TestLimit);
         var events = new List<TrainingEvent>();
         Trainer.Run(config, Mnist.Value.Train.Take(config.TrainLimit), test, folder, events.Add);

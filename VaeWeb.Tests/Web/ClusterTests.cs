@@ -85,7 +85,7 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
             start.Environment["Engine__Database"] = _database;
             start.Environment["Engine__Redis"] = services.Redis!.Configuration;
             start.Environment["Engine__EmbeddedWorker"] = "false";
-            start.Environment["Engine__RunsDirectory"] = Directory.CreateTempSubdirectory("vaeweb-replica-").FullName;
+            start.Environment["Engine__RunsDirectory"] = TempFolders.Create("vaeweb-replica-").FullName;
             start.Environment["Engine__WorkerToken"] = VaeWebServer.Token;
             start.Environment["Auth__Token"] = VaeWebServer.AccessToken;
             start.Environment["Logging__LogLevel__Default"] = "Warning";
@@ -113,7 +113,7 @@ public class ClusterTests(ClusterServices services, Browser browser, ITestOutput
 
         public void StartWorker(Uri server, string name)
         {
-            var worker = new EngineWorker(server, VaeWebServer.Token, Directory.CreateTempSubdirectory($"vaeweb-{name}-").FullName, services.Datasets,
+            var worker = new EngineWorker(server, VaeWebServer.Token, TempFolders.Create($"vaeweb-{name}-").FullName, services.Datasets,
                 m => { WorkerLog.Enqueue((name, m)); output.WriteLine($"{name}: {m}"); }) { Name = name };
             var stopping = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             _workers.Add((name, worker, Task.Run(() => worker.RunAsync(stopping.Token)), stopping));

@@ -14,7 +14,7 @@ namespace VaeWeb.Tests.Web;
 /// </summary>
 public sealed class DataPageTests(Browser browser) : IClassFixture<Browser>, IDisposable
 {
-    readonly string _data = Directory.CreateTempSubdirectory("vaeweb-datapage-").FullName;
+    readonly string _data = TempFolders.Create("vaeweb-datapage-").FullName;
     readonly SmallSvhn _svhn = new();
 
     public void Dispose()
@@ -83,7 +83,7 @@ public sealed class DataPageTests(Browser browser) : IClassFixture<Browser>, IDi
         await Browser.Screenshot(page, "data-1-svhn-missing");
 
         // A wrong file under an official name: refused with the reason, and nothing is left in data/svhn.
-        var wrongFolder = Directory.CreateTempSubdirectory("vaeweb-wrong-").FullName;
+        var wrongFolder = TempFolders.Create("vaeweb-wrong-").FullName;
         var wrong = Path.Combine(wrongFolder, "test_32x32.mat");
         File.WriteAllText(wrong, "<html>404 Not Found</html>");
         await Upload(page, wrong);

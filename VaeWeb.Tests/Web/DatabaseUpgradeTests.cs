@@ -20,7 +20,7 @@ public class DatabaseUpgradeTests
     /// <summary>A copy of the fixture in a fresh folder: the test must never change the committed file.</summary>
     static string CopyOfFixture()
     {
-        var database = Path.Combine(Directory.CreateTempSubdirectory("vaeweb-upgrade-").FullName, "vaeweb.db");
+        var database = Path.Combine(TempFolders.Create("vaeweb-upgrade-").FullName, "vaeweb.db");
         File.Copy(Path.Combine(AppContext.BaseDirectory, "Fixtures", "vaeweb-b7ab44a.sqlite"), database);
         return database;
     }

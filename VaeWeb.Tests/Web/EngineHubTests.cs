@@ -104,7 +104,7 @@ public class EngineHubTests
 
         var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "VaeWeb.Engine.dll"), "worker", "--server", server.Address.ToString(),
-                     "--token", VaeWebServer.Token, "--runs", Directory.CreateTempSubdirectory("vaeweb-worker-").FullName })
+                     "--token", VaeWebServer.Token, "--runs", TempFolders.Create("vaeweb-worker-").FullName })
             start.ArgumentList.Add(a);
         using var worker = System.Diagnostics.Process.Start(start)!;
         var output = new System.Text.StringBuilder();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -44,5 +45,40 @@ public class RunsApiTests
         var response = await http.GetAsync("/health");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
+    }
+}
+
+public class SqliteConcurrencyTests
+{
+    /// <summary>
+    /// Once in a full suite a run's end could not be recorded for 30 s ("database is locked") and the run stayed
+    /// "running". In SQLite's rollback journal a write waits for every open read to end; in write-ahead logging it does
+    /// not. Here a reader keeps a read transaction open (as a page streaming a long query does) while the server
+    /// records the end of a run.
+    /// </summary>
+    [Fact]
+    public async Task Recording_a_runs_end_does_not_wait_for_an_open_read()
+    {
+        await using var server = VaeWebServer.Start(embeddedWorker: false);
+        using var http = server.CreateClient();
+        var created = await http.PostAsJsonAsync("/api/runs", new { config = new { epochs = 1, trainLimit = 1000, testLimit = 200 } });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var runId = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+
+        await using var reader = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={server.Database};Pooling=False");
+        await reader.OpenAsync();
+        await using var read = reader.BeginTransaction(deferred: true);
+        await using (var count = reader.CreateCommand())
+        {
+            count.CommandText = "SELECT COUNT(*) FROM Runs";
+            Assert.Equal(1L, (long)(await count.ExecuteScalarAsync())!);           // the read lock is taken here and kept
+        }
+
+        var recorder = server.Services.GetRequiredService<VaeWeb.Server.Runs.RunRecorder>();
+        var finish = recorder.FinishAsync(runId, VaeWeb.Server.Data.RunStatus.Failed, "ended by the test");
+        Assert.Same(finish, await Task.WhenAny(finish, Task.Delay(TimeSpan.FromSeconds(10))));
+        await finish;
+        var run = await http.GetFromJsonAsync<JsonElement>($"/api/runs/{runId}");
+        Assert.Equal("failed", run.GetProperty("status").GetString(), ignoreCase: true);
     }
 }

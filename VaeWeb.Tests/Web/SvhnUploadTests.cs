@@ -9,7 +9,7 @@ namespace VaeWeb.Tests.Web;
 /// <summary>The Data page's upload, server side: only verified official files land in data/svhn, nothing else is left.</summary>
 public sealed class SvhnUploadTests : IDisposable
 {
-    readonly string _root = Directory.CreateTempSubdirectory("vaeweb-upload-").FullName;
+    readonly string _root = TempFolders.Create("vaeweb-upload-").FullName;
     readonly SmallSvhn _svhn = new();
     readonly DatasetCatalog _catalog;
     readonly SvhnUpload _upload;
