@@ -39,6 +39,10 @@ static partial class ReproduceCommand
         // γ 1, the setting measured to work here (a Fréchet distance of 64 after 6 epochs; README), not Larsen et al.'s 1e-2.
         new("vae-gan-quality", QualityConfig(ModelKind.VaeGan, Architecture.Conv) with { Binarize = Binarization.None, Gamma = 1 },
             "VAE-GAN, γ 1 (the conv VAE's encoder and decoder)", Reference: "conv-vae-quality"),
+        // The conditional pair: a conv CVAE with the CVAE-GAN's encoder and decoder, and the CVAE-GAN (γ 1, as the VAE-GAN).
+        new("conv-cvae-quality", QualityConfig(ModelKind.Cvae, Architecture.Conv) with { Binarize = Binarization.None }, "conv CVAE, grey levels"),
+        new("cvae-gan-quality", QualityConfig(ModelKind.CvaeGan, Architecture.Conv) with { Binarize = Binarization.None, Gamma = 1 },
+            "CVAE-GAN, γ 1 (the conv CVAE's encoder and decoder)", Reference: "conv-cvae-quality"),
         // DRAW as issue 13's curve (T = 16, read and write 5x5), and DRAW-GAN: the same DRAW and a discriminator on its canvas.
         new("draw-quality", DrawConfig(16, true, 5, 5, QualityMinutes), "DRAW, T = 16, attention (read 5x5, write 5x5)"),
         new("draw-gan-quality", DrawConfig(16, true, 5, 5, QualityMinutes) with { Model = ModelKind.DrawGan },

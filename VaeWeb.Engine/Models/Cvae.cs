@@ -15,6 +15,9 @@ namespace VaeWeb.Engine.Models;
 public sealed class Cvae : GenerativeModel
 {
     public const int Classes = 10;
+    const int ConvC1 = 32, ConvC2 = 64, ConvHidden = 256;                    // the conv VAE's and the CVAE-GAN's sizes
+    // Convolutional: the encoder sees y as ten constant planes beside the image's, [B, C + 10, H, W].
+    readonly bool labelPlanes;
     readonly Sequential encoder, decoder;
     readonly Linear q;
     // The encoder's linear layers (also inside `encoder`): EncodeEveryLabel runs them one by one.
@@ -45,7 +48,11 @@ public sealed class Cvae : GenerativeModel
 
     /// <param name="image">A dataset's image shape: when given, the input width is its pixels and a colour shape takes
     /// the discretized logistic likelihood; null: grey rows of <paramref name="pixels"/>.</param>
-    public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false, bool gaussian = false, ImageShape? image = null) : base(nameof(Cvae))
+    /// <param name="convolutional">The CVAE-GAN's encoder and decoder (the conv VAE's, with y as ten constant planes beside
+    /// the image and beside z), so the CVAE-GAN has a plain CVAE of the same networks to be read against; false: FC
+    /// layers of <paramref name="hidden"/> sizes, the poster's.</param>
+    public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false, bool gaussian = false, ImageShape? image = null,
+        bool convolutional = false) : base(nameof(Cvae))
     {
         Latent = latent;
         Gaussian = gaussian;
@@ -53,17 +60,42 @@ public sealed class Cvae : GenerativeModel
         pixels = Image.Pixels;
         Logistic = Image.IsColour && !gaussian;
         hidden ??= [500, 500];
-        var encoderLayers = new List<Module<Tensor, Tensor>>();
-        int width = pixels + Classes;
-        foreach (var h in hidden) { encoderLayers.Add(Linear(width, h)); encoderLayers.Add(Softplus()); width = h; }
-        encoderLinears = [.. encoderLayers.OfType<Linear>()];
-        q = Linear(width, 2 * latent);
-        var decoderLayers = new List<Module<Tensor, Tensor>>();
-        width = latent + Classes;
-        foreach (var h in hidden.Reverse()) { decoderLayers.Add(Linear(width, h)); decoderLayers.Add(Softplus()); width = h; }
-        decoderLayers.Add(Linear(width, gaussian || Logistic ? 2 * pixels : pixels));   // Gaussian: mean and log-variance; logistic: mean and log-scale
-        encoder = Sequential(encoderLayers);
-        decoder = Sequential(decoderLayers);
+        int outputs = gaussian || Logistic ? 2 * pixels : pixels;           // Gaussian: mean and log-variance; logistic: mean and log-scale
+        if (convolutional)
+        {
+            if (gaussian || Image.Height != Image.Width || Image.Height % 4 != 0)
+                throw new ArgumentException($"The conv CVAE takes square images with sides divisible by 4 (got {Image}).");
+            int c = Image.Channels, f = Image.Height / 4;
+            encoder = Sequential(
+                Unflatten(1, [c + Classes, Image.Height, Image.Width]),
+                Conv2d(c + Classes, ConvC1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, H/2, W/2]
+                Conv2d(ConvC1, ConvC2, 4, stride: 2, padding: 1), Softplus(),        // [B, 64, H/4, W/4]
+                Flatten(), Linear(ConvC2 * f * f, ConvHidden), Softplus());          // [B, 256]
+            q = Linear(ConvHidden, 2 * latent);
+            decoder = Sequential(
+                Linear(latent + Classes, ConvHidden), Softplus(),
+                Linear(ConvHidden, ConvC2 * f * f), Softplus(),
+                Unflatten(1, [ConvC2, f, f]),
+                ConvTranspose2d(ConvC2, ConvC1, 4, stride: 2, padding: 1), Softplus(),  // [B, 32, H/2, W/2]
+                ConvTranspose2d(ConvC1, outputs / (Image.Height * Image.Width), 4, stride: 2, padding: 1),   // [B, C or 2C, H, W]
+                Flatten());                                                          // [B, D] logits, or [B, 2D]
+            encoderLinears = [];
+            labelPlanes = true;
+        }
+        else
+        {
+            var encoderLayers = new List<Module<Tensor, Tensor>>();
+            int width = pixels + Classes;
+            foreach (var h in hidden) { encoderLayers.Add(Linear(width, h)); encoderLayers.Add(Softplus()); width = h; }
+            encoderLinears = [.. encoderLayers.OfType<Linear>()];
+            q = Linear(width, 2 * latent);
+            var decoderLayers = new List<Module<Tensor, Tensor>>();
+            width = latent + Classes;
+            foreach (var h in hidden.Reverse()) { decoderLayers.Add(Linear(width, h)); decoderLayers.Add(Softplus()); width = h; }
+            decoderLayers.Add(Linear(width, outputs));
+            encoder = Sequential(encoderLayers);
+            decoder = Sequential(decoderLayers);
+        }
         if (learnedPrior)
         {
             prior = Embedding(Classes, 2 * latent);
@@ -77,7 +109,9 @@ public sealed class Cvae : GenerativeModel
     /// <summary>q(z|x,y): x [B, D], labels [B] → mean and log-variance, each [B, Latent].</summary>
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)
     {
-        var muLogVar = q.forward(encoder.forward(cat([x, OneHot(labels!, x)], 1))).chunk(2, 1);
+        var y = OneHot(labels!, x);                                           // [B, 10]
+        if (labelPlanes) y = y.view(-1, Classes, 1).expand(-1, Classes, Image.Height * Image.Width).flatten(1);   // [B, 10·H·W]
+        var muLogVar = q.forward(encoder.forward(cat([x, y], 1))).chunk(2, 1);
         return (muLogVar[0], muLogVar[1]);
     }
 
@@ -89,6 +123,7 @@ public sealed class Cvae : GenerativeModel
     /// </summary>
     public (Tensor Mu, Tensor LogVar) EncodeEveryLabel(Tensor x)
     {
+        if (labelPlanes) return Encode(x.repeat(Classes, 1), arange(Classes).repeat_interleave(x.shape[0]));
         var first = encoderLinears[0];
         long d = x.shape[1];
         var image = functional.linear(x, first.weight!.narrow(1, 0, d), first.bias);                   // [B, H]

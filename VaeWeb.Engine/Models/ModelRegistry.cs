@@ -70,8 +70,12 @@ public static class ModelRegistry
         // shape gives the colour versions (discretized logistic p(x|z), 3-plane convolutions).
         Register(new(ModelKind.Vae, "VAE", vae, [Architecture.Fc, Architecture.Conv], [],
             c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent, c.Image) : new Vae(c.Latent, c.Hidden, c.Image)) { Colour = true });
-        Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional | Capability.Likelihood, [Architecture.Fc], [nameof(RunConfig.LearnedPrior)],
-            c => new Cvae(c.Image.Pixels, c.Latent, c.Hidden, c.LearnedPrior, image: c.Image)) { Colour = true });
+        Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional | Capability.Likelihood, [Architecture.Fc, Architecture.Conv], [nameof(RunConfig.LearnedPrior)],
+            c => new Cvae(c.Image.Pixels, c.Latent, c.Hidden, c.LearnedPrior, image: c.Image, convolutional: c.Arch == Architecture.Conv))
+        {
+            Colour = true,
+            ArchitectureHelp = "conv: the CVAE-GAN's encoder and decoder, y as ten planes beside the image and beside z",
+        });
         string[] semi = [nameof(RunConfig.Labels), nameof(RunConfig.Split), nameof(RunConfig.Balance), nameof(RunConfig.Alpha)];
         const Capability m2 = Capability.Encoder | Capability.Conditional | Capability.Classifier | Capability.SemiSupervised;
         Register(new(ModelKind.M2, "M2 (semi-supervised)", m2 | Capability.Likelihood, [Architecture.Fc, Architecture.Conv], semi,

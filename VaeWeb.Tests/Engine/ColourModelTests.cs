@@ -133,8 +133,8 @@ public class ColourModelTests(ITestOutputHelper output)
         var grid = events.OfType<EpochImages>().Last().Samples;
         Assert.Equal((10, 10, 32, 32, 3), (grid.Rows, grid.Cols, grid.Height, grid.Width, grid.Channels));
         Assert.Equal(100 * 3072, grid.Pixels.Length);
-        Assert.True(Enumerable.Range(0, 100).Any(i => Enumerable.Range(0, 1024).Any(p =>
-            grid.Pixels[i * 3072 + p] != grid.Pixels[i * 3072 + 1024 + p] && grid.Pixels[i * 3072 + 1024 + p] != grid.Pixels[i * 3072 + 2048 + p])));
+        Assert.Contains(Enumerable.Range(0, 100), i => Enumerable.Range(0, 1024).Any(p =>
+            grid.Pixels[i * 3072 + p] != grid.Pixels[i * 3072 + 1024 + p] && grid.Pixels[i * 3072 + 1024 + p] != grid.Pixels[i * 3072 + 2048 + p]));
         var png = File.ReadAllBytes(new RunFolder(folder).SamplesFile(3));
         Assert.Equal(2, png[25]);                                              // IHDR colour type 2: truecolour
         output.WriteLine($"samples: {new RunFolder(folder).SamplesFile(3)}");

@@ -26,7 +26,7 @@ public class CvaeGanTests
     }
 
     /// <summary>Mean absolute pixel change of <paramref name="model"/>'s samples when only the label changes (0 → 1, the same z), and when only z does.</summary>
-    static (double Label, double Z) SampleChanges(GenerativeModel model, int latent)
+    internal static (double Label, double Z) SampleChanges(GenerativeModel model, int latent)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
