@@ -14,7 +14,7 @@ namespace VaeWeb.Engine.Models;
 /// </summary>
 public sealed class ConvVae : VariationalAutoencoder
 {
-    const int C1 = 32, C2 = 64, Hidden = 256;
+    internal const int C1 = 32, C2 = 64, Hidden = 256;
     readonly Sequential encoder, decoder;
     readonly Linear q;
     // Side of the feature maps after two stride-2 layers: 7 for 28×28, 8 for 32×32.
@@ -27,20 +27,40 @@ public sealed class ConvVae : VariationalAutoencoder
     {
         if (Image.Height != Image.Width || Image.Height % 4 != 0) throw new ArgumentException($"The conv VAE takes square images with sides divisible by 4 (got {Image}).");
         quarter = Image.Height / 4;
-        int channels = Image.Channels, f = quarter;
-        encoder = Sequential(
-            Conv2d(channels, C1, 4, stride: 2, padding: 1), Softplus(),      // [B, 32, H/2, W/2]: 14×14 or 16×16
+        int channels = Image.Channels;
+        encoder = EncoderNetwork(channels, Image);                          // [B, C, H, W] → [B, 256]
+        q = Linear(Hidden, 2 * latent);
+        decoder = DecoderNetwork(latent, OutputsPerPixel * channels, Image);  // [B, D] logits, or [B, 2D]: C mean planes then C log-scale planes
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// The encoder's layers, shared by the conv VAE, the conv CVAE and the VAE-GAN family: [B, <paramref name="planes"/>,
+    /// H, W] (the image's planes, and ten label planes for the conditional models) → [B, 256].
+    /// </summary>
+    internal static Sequential EncoderNetwork(int planes, ImageShape image)
+    {
+        int f = image.Height / 4;
+        return Sequential(
+            Conv2d(planes, C1, 4, stride: 2, padding: 1), Softplus(),        // [B, 32, H/2, W/2]: 14×14 or 16×16
             Conv2d(C1, C2, 4, stride: 2, padding: 1), Softplus(),            // [B, 64, H/4, W/4]: 7×7 or 8×8
             Flatten(), Linear(C2 * f * f, Hidden), Softplus());              // [B, 256]
-        q = Linear(Hidden, 2 * latent);
-        decoder = Sequential(
-            Linear(latent, Hidden), Softplus(),
+    }
+
+    /// <summary>
+    /// The decoder's layers, shared likewise: [B, <paramref name="inputs"/>] (z, and y one-hot for the conditional
+    /// models) → [B, <paramref name="planes"/>·H·W], <paramref name="planes"/> output planes flattened.
+    /// </summary>
+    internal static Sequential DecoderNetwork(int inputs, int planes, ImageShape image)
+    {
+        int f = image.Height / 4;
+        return Sequential(
+            Linear(inputs, Hidden), Softplus(),
             Linear(Hidden, C2 * f * f), Softplus(),
             Unflatten(1, [C2, f, f]),
             ConvTranspose2d(C2, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, H/2, W/2]
-            ConvTranspose2d(C1, OutputsPerPixel * channels, 4, stride: 2, padding: 1),   // [B, C or 2C, H, W]
-            Flatten());                                                      // [B, D] logits, or [B, 2D]: C mean planes then C log-scale planes
-        RegisterComponents();
+            ConvTranspose2d(C1, planes, 4, stride: 2, padding: 1),           // [B, planes, H, W]
+            Flatten());
     }
 
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x)

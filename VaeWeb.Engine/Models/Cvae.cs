@@ -15,7 +15,6 @@ namespace VaeWeb.Engine.Models;
 public sealed class Cvae : GenerativeModel
 {
     public const int Classes = 10;
-    const int ConvC1 = 32, ConvC2 = 64, ConvHidden = 256;                    // the conv VAE's and the CVAE-GAN's sizes
     // Convolutional: the encoder sees y as ten constant planes beside the image's, [B, C + 10, H, W].
     readonly bool labelPlanes;
     readonly Sequential encoder, decoder;
@@ -65,20 +64,9 @@ public sealed class Cvae : GenerativeModel
         {
             if (gaussian || Image.Height != Image.Width || Image.Height % 4 != 0)
                 throw new ArgumentException($"The conv CVAE takes square images with sides divisible by 4 (got {Image}).");
-            int c = Image.Channels, f = Image.Height / 4;
-            encoder = Sequential(
-                Unflatten(1, [c + Classes, Image.Height, Image.Width]),
-                Conv2d(c + Classes, ConvC1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, H/2, W/2]
-                Conv2d(ConvC1, ConvC2, 4, stride: 2, padding: 1), Softplus(),        // [B, 64, H/4, W/4]
-                Flatten(), Linear(ConvC2 * f * f, ConvHidden), Softplus());          // [B, 256]
-            q = Linear(ConvHidden, 2 * latent);
-            decoder = Sequential(
-                Linear(latent + Classes, ConvHidden), Softplus(),
-                Linear(ConvHidden, ConvC2 * f * f), Softplus(),
-                Unflatten(1, [ConvC2, f, f]),
-                ConvTranspose2d(ConvC2, ConvC1, 4, stride: 2, padding: 1), Softplus(),  // [B, 32, H/2, W/2]
-                ConvTranspose2d(ConvC1, outputs / (Image.Height * Image.Width), 4, stride: 2, padding: 1),   // [B, C or 2C, H, W]
-                Flatten());                                                          // [B, D] logits, or [B, 2D]
+            encoder = ConvVae.EncoderNetwork(Image.Channels + Classes, Image);   // [x; y planes] → [B, 256]
+            q = Linear(ConvVae.Hidden, 2 * latent);
+            decoder = ConvVae.DecoderNetwork(latent + Classes, outputs / (Image.Height * Image.Width), Image);   // [z; y] → [B, D] or [B, 2D]
             encoderLinears = [];
             labelPlanes = true;
         }
@@ -110,8 +98,10 @@ public sealed class Cvae : GenerativeModel
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)
     {
         var y = OneHot(labels!, x);                                           // [B, 10]
-        if (labelPlanes) y = y.view(-1, Classes, 1).expand(-1, Classes, Image.Height * Image.Width).flatten(1);   // [B, 10·H·W]
-        var muLogVar = q.forward(encoder.forward(cat([x, y], 1))).chunk(2, 1);
+        var input = labelPlanes                                              // [B, C + 10, H, W]: y as ten constant planes
+            ? cat([x, y.view(-1, Classes, 1).expand(-1, Classes, Image.Height * Image.Width).flatten(1)], 1).view(-1, Image.Channels + Classes, Image.Height, Image.Width)
+            : cat([x, y], 1);                                                // [B, D + 10]
+        var muLogVar = q.forward(encoder.forward(input)).chunk(2, 1);
         return (muLogVar[0], muLogVar[1]);
     }
 

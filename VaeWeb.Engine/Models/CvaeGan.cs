@@ -16,7 +16,7 @@ namespace VaeWeb.Engine.Models;
 /// </summary>
 public sealed class CvaeGan : LearnedSimilarityGan
 {
-    const int Classes = Cvae.Classes, C1 = 32, C2 = 64, Hidden = 256;
+    const int Classes = Cvae.Classes;
     readonly Sequential encoder, decoder;                                    // [x; y planes] → [B, 256]; [z; y] → logits [B, 784]
     readonly Linear q;                                                       // → μ and log σ² of q(z|x,y), [B, 2·Latent]
     readonly Sequential features;                                            // Dis_l: [x; y planes] → [B, 64·7·7]
@@ -31,19 +31,10 @@ public sealed class CvaeGan : LearnedSimilarityGan
     {
         Latent = latent;
         Image = image ??= ImageShape.Grey28;
-        int c = image.Channels, f = image.Height / 4;
-        encoder = Sequential(
-            Conv2d(c + Classes, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, 14, 14] (32x32: 16x16)
-            Conv2d(C1, C2, 4, stride: 2, padding: 1), Softplus(),            // [B, 64, 7, 7] (8x8)
-            Flatten(), Linear(C2 * f * f, Hidden), Softplus());              // [B, 256]
-        q = Linear(Hidden, 2 * latent);
-        decoder = Sequential(
-            Linear(latent + Classes, Hidden), Softplus(),
-            Linear(Hidden, C2 * f * f), Softplus(),
-            Unflatten(1, [C2, f, f]),
-            ConvTranspose2d(C2, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, 14, 14]
-            ConvTranspose2d(C1, c, 4, stride: 2, padding: 1),                // [B, C, 28, 28] (32x32)
-            Flatten());                                                      // [B, C·H·W] logits
+        int c = image.Channels;
+        encoder = ConvVae.EncoderNetwork(c + Classes, image);               // [x; y planes] → [B, 256]
+        q = Linear(ConvVae.Hidden, 2 * latent);
+        decoder = ConvVae.DecoderNetwork(latent + Classes, c, image);       // [z; y] → [B, C·H·W] logits
         features = Gan.DiscriminatorFeatures(c + Classes, flatInput: false, image: image);   // [x; y planes] → Dis_l [B, 64·H/4·W/4]
         judge = Linear(Gan.FeatureSizeOf(image), 1);
         RegisterComponents();
