@@ -11,6 +11,7 @@ namespace VaeWeb.Engine.Models;
 /// The conditional VAE of the poster (after Sohn et al. 2015 and Doersch 2016, Section 4):
 /// log p(x|y) ≥ E_q(z|x,y)[log p(x|y,z)] − KL(q(z|x,y) || p(z|y)). The prior p(z|y) is either N(0, I) or a learned
 /// diagonal Gaussian per class. Keeping z and changing y restyles a digit; fixing the visible pixels completes one.
+/// Its networks are FC (the poster's), or the conv VAE's with y beside the image and beside z (`--arch conv`).
 /// </summary>
 public sealed class Cvae : GenerativeModel
 {
