@@ -99,7 +99,8 @@ public class SemiSupervisedTests
     {
         Assert.Contains(new RunConfig { Model = ModelKind.M2, Labels = 1005 }.Validate(), e => e.Field == nameof(RunConfig.Labels) && e.Message.Contains("multiple of 10"));
         Assert.Contains(new RunConfig { Model = ModelKind.M2, Alpha = -1 }.Validate(), e => e.Field == nameof(RunConfig.Alpha));
-        Assert.Contains(new RunConfig { Model = ModelKind.Cvae, Arch = Architecture.Conv }.Validate(), e => e.Field == nameof(RunConfig.Arch));
+        Assert.Contains(new RunConfig { Model = ModelKind.M1M2, Arch = Architecture.Conv }.Validate(), e => e.Field == nameof(RunConfig.Arch));   // FC only
+        Assert.Empty(new RunConfig { Model = ModelKind.Cvae, Arch = Architecture.Conv }.Validate());                // the conv CVAE
         Assert.Contains(new RunConfig { Model = ModelKind.M1M2, M1Epochs = 0 }.Validate(), e => e.Field == nameof(RunConfig.M1Epochs));
         Assert.Empty(new RunConfig { Model = ModelKind.M2, Arch = Architecture.Conv, Labels = 600 }.Validate());
         Assert.Empty(new RunConfig { Model = ModelKind.Vae, Labels = 1005 }.Validate());   // labels only matter to M2
