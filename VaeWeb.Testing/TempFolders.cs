@@ -20,6 +20,10 @@ public static class TempFolders
     {
         foreach (var stale in Directory.EnumerateDirectories(Path.GetTempPath(), RootPrefix + "*")) DeleteIfAbandoned(stale);
         var root = Directory.CreateTempSubdirectory(RootPrefix).FullName;
+        // Made 0700; others must pass through it: the PostgreSQL server of ClusterTests runs as user postgres, in its own folder here.
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         // .NET locks a FileShare.None file with flock on Unix: the lock lives exactly as long as this process.
         _lock = new FileStream(Path.Combine(root, LockName), FileMode.Create, FileAccess.ReadWrite, FileShare.None);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
