@@ -28,15 +28,22 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
         if (adjust is not null) await adjust(page);
         await Assertions.Expect(page.GetByTestId("form-errors")).ToHaveCountAsync(0);
         await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-        try { await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new"), new() { WaitUntil = WaitUntilState.Commit, Timeout = 60_000 }); }
+        // The run page, as the person sees it: its status chip, then its address read from the page. In a fresh-clone
+        // suite (2026-11-28) WaitForURLAsync timed out after 60 s while the screenshot then showed the run page with the
+        // run completed (4.7 s of training): the page had navigated and the wait had not seen it.
+        long runId;
+        try
+        {
+            await page.GetByTestId("run-status").WaitForAsync(new() { Timeout = 60_000 });
+            var path = await (await page.WaitForFunctionAsync("() => /^\\/runs\\/\\d+$/.test(location.pathname) && location.pathname", null, new() { Timeout = 10_000 })).JsonValueAsync<string>();
+            runId = long.Parse(path.Split('/').Last());
+        }
         catch (TimeoutException)
         {
-            // Once in a full suite on two loaded cores the page stayed on the form (2026-11-28): say what it showed.
             await Browser.Screenshot(page, $"failed-start-{name.Replace(' ', '-')}");
             var shown = await page.Locator(".mud-snackbar, [data-testid=form-errors]").AllTextContentsAsync();
             throw new TimeoutException($"Start did not open the run page within 60 s. The form showed: {string.Join(" | ", shown)}{Environment.NewLine}{server.Log}");
         }
-        var runId = long.Parse(page.Url.Split('/').Last());
         await page.WaitForFunctionAsync($"() => document.getElementById('losses-{runId}')?.data?.[0]?.x?.length > 0", null, new() { Timeout = 120_000 });
         await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 300_000 });
         return runId;
