@@ -63,6 +63,17 @@ public sealed class ConvVae : VariationalAutoencoder
             Flatten());
     }
 
+    /// <summary>
+    /// The conditional models' encoder input: x [B, C·H·W] and labels [B] → the image's planes and y's one-hot as ten
+    /// constant planes, [B, C + 10, H, W].
+    /// </summary>
+    internal static Tensor WithLabelPlanes(Tensor x, Tensor labels, ImageShape image)
+    {
+        long b = x.shape[0];
+        var planes = nn.functional.one_hot(labels, Cvae.Classes).to(x.dtype).view(b, Cvae.Classes, 1, 1).expand(b, Cvae.Classes, image.Height, image.Width);
+        return cat([x.view(b, image.Channels, image.Height, image.Width), planes], 1);
+    }
+
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x)
     {
         var muLogVar = q.forward(encoder.forward(x.view(-1, Image.Channels, Image.Height, Image.Width))).chunk(2, 1);

@@ -98,10 +98,9 @@ public sealed class Cvae : GenerativeModel
     /// <summary>q(z|x,y): x [B, D], labels [B] → mean and log-variance, each [B, Latent].</summary>
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)
     {
-        var y = OneHot(labels!, x);                                           // [B, 10]
-        var input = labelPlanes                                              // [B, C + 10, H, W]: y as ten constant planes
-            ? cat([x, y.view(-1, Classes, 1).expand(-1, Classes, Image.Height * Image.Width).flatten(1)], 1).view(-1, Image.Channels + Classes, Image.Height, Image.Width)
-            : cat([x, y], 1);                                                // [B, D + 10]
+        var input = labelPlanes
+            ? ConvVae.WithLabelPlanes(x, labels!, Image)                     // [B, C + 10, H, W]
+            : cat([x, OneHot(labels!, x)], 1);                               // [B, D + 10]
         var muLogVar = q.forward(encoder.forward(input)).chunk(2, 1);
         return (muLogVar[0], muLogVar[1]);
     }

@@ -44,20 +44,12 @@ public sealed class CvaeGan : LearnedSimilarityGan
 
     static Tensor OneHot(Tensor labels, Tensor like) => functional.one_hot(labels, Classes).to(like.dtype);
 
-    /// <summary>x [B, C·H·W] and labels [B] → the image's planes and y's one-hot as ten constant planes, [B, C + 10, H, W].</summary>
-    Tensor WithLabelPlanes(Tensor x, Tensor labels)
-    {
-        long b = x.shape[0];
-        var planes = OneHot(labels, x).view(b, Classes, 1, 1).expand(b, Classes, Image.Height, Image.Width);
-        return cat([x.view(b, Image.Channels, Image.Height, Image.Width), planes], 1);
-    }
-
     static Tensor Labels(Tensor? labels) => labels ?? throw new ArgumentException("The CVAE-GAN needs each image's label.", nameof(labels));
 
     /// <summary>q(z|x,y): x [B, 784], labels [B] → mean and log-variance, each [B, Latent].</summary>
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)
     {
-        var muLogVar = q.forward(encoder.forward(WithLabelPlanes(x, Labels(labels)))).chunk(2, 1);
+        var muLogVar = q.forward(encoder.forward(ConvVae.WithLabelPlanes(x, Labels(labels), Image))).chunk(2, 1);
         return (muLogVar[0], muLogVar[1]);
     }
 
@@ -67,7 +59,7 @@ public sealed class CvaeGan : LearnedSimilarityGan
     /// <summary>Dis_l(x, y) [B, 3136] and the logit of Dis(x, y) [B].</summary>
     protected override (Tensor Features, Tensor Logit) Discriminate(Tensor x, Tensor? labels)
     {
-        var f = features.forward(WithLabelPlanes(x, Labels(labels)));
+        var f = features.forward(ConvVae.WithLabelPlanes(x, Labels(labels), Image));
         return (f, judge.forward(f).squeeze(1));
     }
 

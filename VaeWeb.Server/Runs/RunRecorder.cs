@@ -131,27 +131,15 @@ public sealed class RunRecorder(IDbContextFactory<VaeWebDb> dbs, RunFeed feed, I
     public async Task FinishAsync(long runId, RunStatus status, string? error)
     {
         await FlushAsync();
-        // A run whose end is not recorded stays "running" for good: a locked SQLite database (once in a full test suite,
-        // 2026-11-28, after the 30 s busy wait) gets two more tries before the error reaches the worker.
-        for (int attempt = 1; ; attempt++)
+        await using (var db = await dbs.CreateDbContextAsync())
         {
-            try
-            {
-                await using var db = await dbs.CreateDbContextAsync();
-                var run = await db.Runs.FindAsync(runId);
-                if (run is null) return;
-                run.Status = status;
-                run.Error = error;
-                run.FinishedAt = DateTime.UtcNow;
-                if (status == RunStatus.Completed) run.Progress = 1;
-                await db.SaveChangesAsync();
-                break;
-            }
-            catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 5 or 6 } && attempt < 3)
-            {
-                log.LogWarning(e, "Recording the end of run {RunId} found the database locked (attempt {Attempt} of 3)", runId, attempt);
-                await Task.Delay(TimeSpan.FromSeconds(1));
-            }
+            var run = await db.Runs.FindAsync(runId);
+            if (run is null) return;
+            run.Status = status;
+            run.Error = error;
+            run.FinishedAt = DateTime.UtcNow;
+            if (status == RunStatus.Completed) run.Progress = 1;
+            await db.SaveChangesAsync();
         }
         log.LogInformation("Run {RunId} ended: {Status} {Error}", runId, status, error);
         feed.Publish(new RunUpdate(runId, Status: status, Error: error));
