@@ -2,7 +2,10 @@ using Microsoft.Playwright;
 
 namespace VaeWeb.Tests.Web;
 
-/// <summary>A Chromium for a test class (<see cref="Testing.Chromium"/>), new pages, and screenshots in TestResults/screenshots.</summary>
+/// <summary>
+/// A Chromium for a test class (<see cref="Testing.Chromium"/>), new pages, screenshots in TestResults/screenshots, and
+/// the waits for the app's moves between pages.
+/// </summary>
 public sealed class Browser : IAsyncLifetime
 {
     IPlaywright? _playwright;
@@ -27,6 +30,39 @@ public sealed class Browser : IAsyncLifetime
 
     public static Task Screenshot(IPage page, string name) =>
         page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, name + ".png"), FullPage = true });
+
+    /// <summary>
+    /// The address (path and query) the page reports once <paramref name="shown"/>, something only the expected page
+    /// renders, is on it. The app moves between its pages over the Blazor circuit (NavigationManager, history.pushState),
+    /// with no document load; WaitForURLAsync after such a move timed out on loaded machines while the screenshot showed
+    /// the page reached (GanPresetsWebTests, 2026-11-28; VaeGanWebTests), so tests wait for what the person sees instead.
+    /// Blazor pushes the address before it renders the new page, so once <paramref name="shown"/> is there, so is it.
+    /// </summary>
+    public static async Task<string> AddressOnceShownAsync(ILocator shown, float? timeout = null)
+    {
+        await shown.WaitForAsync(new() { Timeout = timeout });
+        return await shown.Page.EvaluateAsync<string>("() => location.pathname + location.search");
+    }
+
+    /// <summary>
+    /// Clicks the new-run form's Start and waits (60 s: the run's training starts on the same loaded cores) for the run
+    /// page, judged by its status chip and the address it reports, which must be /runs/{id}; returns the run's id.
+    /// </summary>
+    public static async Task<long> StartRunAsync(IPage page, VaeWebServer server)
+    {
+        var name = await page.GetByLabel("Name").InputValueAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
+        string address;
+        try { address = await AddressOnceShownAsync(page.GetByTestId("run-status"), 60_000); }
+        catch (TimeoutException)
+        {
+            await Screenshot(page, $"failed-start-{(name.Length > 0 ? name.Replace(' ', '-') : "unnamed")}");
+            var shown = await page.Locator(".mud-snackbar, [data-testid=form-errors]").AllTextContentsAsync();
+            throw new TimeoutException($"Start did not open the run page within 60 s. The form showed: {string.Join(" | ", shown)}{Environment.NewLine}{server.Log}");
+        }
+        Assert.Matches("^/runs/[0-9]+$", address);
+        return long.Parse(address["/runs/".Length..]);
+    }
 
     public async Task DisposeAsync()
     {

@@ -17,7 +17,7 @@ public class ColourWebTests(Browser browser, ITestOutputHelper output) : IClassF
         var page = await browser.NewPageAsync(server);
         await page.GotoAsync(server.Address.ToString());
         await page.GetByLabel("New run").ClickAsync();                            // the app bar's link
-        await page.WaitForURLAsync(url => url.EndsWith("/runs/new"));
+        Assert.Equal("/runs/new", await Browser.AddressOnceShownAsync(page.GetByRole(AriaRole.Combobox, new() { Name = "Preset" })));
 
         await page.GetByLabel("Name").FillAsync("colour conv vae");
         // Binarization is offered on a grey set, not on a colour one.
@@ -37,9 +37,7 @@ public class ColourWebTests(Browser browser, ITestOutputHelper output) : IClassF
         await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("2000");
         await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("500");
         await Browser.Screenshot(page, "colour-1-new-run-form");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-
-        await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new"), new() { WaitUntil = WaitUntilState.Commit });
+        await Browser.StartRunAsync(page, server);
         await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 240_000 });
         var samples = page.GetByTestId("samples-grid");
         await Assertions.Expect(samples).ToHaveAttributeAsync("data-drawn", "100", new() { Timeout = 30_000 });

@@ -59,7 +59,8 @@ public sealed class DataPageTests(Browser browser) : IClassFixture<Browser>, IDi
         var page = await browser.NewPageAsync(server);
         await page.GotoAsync(server.Address.ToString());
         await page.GetByRole(AriaRole.Link, new() { Name = "Data" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.EndsWith("/data"));
+        // The page says it is checking the datasets (hashing them, once) before it shows their cards.
+        Assert.Equal("/data", await Browser.AddressOnceShownAsync(page.GetByTestId("data-checking").Or(page.GetByTestId("dataset-mnist"))));
 
         var mnist = Card(page, "mnist");
         await Assertions.Expect(mnist.GetByTestId("dataset-state")).ToHaveTextAsync("present", new() { Timeout = 60_000 });

@@ -52,10 +52,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
             await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("30000");
             await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("1000");
             await Browser.Screenshot(page, "1-new-run-form");
-            await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-
-            await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new"), new() { WaitUntil = WaitUntilState.Commit });
-            runId = long.Parse(page.Url.Split('/').Last());
+            runId = await Browser.StartRunAsync(page, server);
             var first = await WaitForPoints(page, runId, n => n > 0, "the first loss point");
             var later = await WaitForPoints(page, runId, n => n > first, "more live loss points");
             Assert.True(later > first);
@@ -141,7 +138,9 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "first tiny run" }).GetByRole(AriaRole.Checkbox).CheckAsync();
         await page.GetByRole(AriaRole.Row).Filter(new() { HasText = "second tiny run" }).GetByRole(AriaRole.Checkbox).CheckAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Compare selected" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("/compare?runs="), new() { WaitUntil = WaitUntilState.Commit });
+        var compared = await Browser.AddressOnceShownAsync(page.GetByTestId("compare-chart"));
+        Assert.StartsWith("/compare?runs=", compared);
+        Assert.Equal([first.Id, second.Id], compared["/compare?runs=".Length..].Split(',').Select(long.Parse).Order());
         await page.WaitForFunctionAsync("() => document.getElementById('compare-chart')?.data?.length === 4");
         var testPoints = await page.EvaluateAsync<int[]>("() => document.getElementById('compare-chart').data.map(t => t.x.length)");
         Assert.Equal([2, 2, 2, 2], testPoints);                                // two runs × (test, train) × two epochs
@@ -172,9 +171,7 @@ public class EndToEndTests(Browser browser) : IClassFixture<Browser>
         await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("2000");
         await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("500");
         await Browser.Screenshot(page, "8-new-m2-run");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new") && !url.Contains("preset"), new() { WaitUntil = WaitUntilState.Commit });
-        var runId = long.Parse(page.Url.Split('/').Last());
+        var runId = await Browser.StartRunAsync(page, server);
 
         await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 120_000 });
         // Two epochs: two validation and two test error points, each a percentage.

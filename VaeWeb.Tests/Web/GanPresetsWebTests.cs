@@ -17,7 +17,7 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
     {
         await page.GotoAsync(server.Address.ToString());
         await page.GetByRole(AriaRole.Link, new() { Name = "New run" }).First.ClickAsync();
-        await page.WaitForURLAsync(url => url.EndsWith("/runs/new"));
+        Assert.Equal("/runs/new", await Browser.AddressOnceShownAsync(page.GetByRole(AriaRole.Combobox, new() { Name = "Preset" })));
         await page.GetByRole(AriaRole.Combobox, new() { Name = "Preset" }).ClickAsync();
         await page.GetByRole(AriaRole.Option, new() { Name = preset }).ClickAsync();
         await page.GetByLabel("Name").FillAsync(name);
@@ -27,23 +27,7 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
         await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("200");
         if (adjust is not null) await adjust(page);
         await Assertions.Expect(page.GetByTestId("form-errors")).ToHaveCountAsync(0);
-        await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-        // The run page, as the person sees it: its status chip, then its address read from the page. In a fresh-clone
-        // suite (2026-11-28) WaitForURLAsync timed out after 60 s while the screenshot then showed the run page with the
-        // run completed (4.7 s of training): the page had navigated and the wait had not seen it.
-        long runId;
-        try
-        {
-            await page.GetByTestId("run-status").WaitForAsync(new() { Timeout = 60_000 });
-            var path = await (await page.WaitForFunctionAsync("() => /^\\/runs\\/\\d+$/.test(location.pathname) && location.pathname", null, new() { Timeout = 10_000 })).JsonValueAsync<string>();
-            runId = long.Parse(path.Split('/').Last());
-        }
-        catch (TimeoutException)
-        {
-            await Browser.Screenshot(page, $"failed-start-{name.Replace(' ', '-')}");
-            var shown = await page.Locator(".mud-snackbar, [data-testid=form-errors]").AllTextContentsAsync();
-            throw new TimeoutException($"Start did not open the run page within 60 s. The form showed: {string.Join(" | ", shown)}{Environment.NewLine}{server.Log}");
-        }
+        var runId = await Browser.StartRunAsync(page, server);
         await page.WaitForFunctionAsync($"() => document.getElementById('losses-{runId}')?.data?.[0]?.x?.length > 0", null, new() { Timeout = 120_000 });
         await page.GetByTestId("run-status").Filter(new() { HasText = "completed" }).WaitForAsync(new() { Timeout = 300_000 });
         return runId;

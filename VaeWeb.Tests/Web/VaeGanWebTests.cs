@@ -21,7 +21,7 @@ public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
         var page = await browser.NewPageAsync(server);
         await page.GotoAsync(server.Address.ToString());
         await page.GetByRole(AriaRole.Link, new() { Name = "New run" }).First.ClickAsync();
-        await page.WaitForURLAsync(url => url.EndsWith("/runs/new"));
+        Assert.Equal("/runs/new", await Browser.AddressOnceShownAsync(page.GetByRole(AriaRole.Combobox, new() { Name = "Preset" })));
         await Assertions.Expect(page.GetByLabel("Gamma (γ)")).ToHaveCountAsync(0);           // the VAE has no γ
         var binarization = page.GetByRole(AriaRole.Combobox, new() { Name = "Binarization" });
         await Assertions.Expect(binarization).ToHaveCountAsync(1);                            // the VAE binarizes as the option says
@@ -43,9 +43,7 @@ public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
         await page.GetByLabel("Training images (0 = all 60,000)").FillAsync("1000");
         await page.GetByLabel("Test images (0 = all 10,000)").FillAsync("200");
         await Browser.Screenshot(page, "20-new-vae-gan-run");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("/runs/") && !url.EndsWith("/new"), new() { WaitUntil = WaitUntilState.Commit });
-        var runId = long.Parse(page.Url.Split('/').Last());
+        var runId = await Browser.StartRunAsync(page, server);
 
         // Live: the loss chart gets its first points while the run trains.
         await page.WaitForFunctionAsync($"() => document.getElementById('losses-{runId}')?.data?.[0]?.x?.length > 0", null, new() { Timeout = 60_000 });
