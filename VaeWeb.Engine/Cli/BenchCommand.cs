@@ -49,7 +49,8 @@ static class BenchCommand
     public static BenchResult Run(int batch, int steps)
     {
         var peak = MatmulPeakGflops();
-        using var images = rand(new long[] { 4000, 784 }, generator: new Generator(7));   // pixel values don't change the work done
+        using var generator = new Generator(7);
+        using var images = rand(new long[] { 4000, 784 }, generator: generator);   // pixel values don't change the work done
         var config = new RunConfig { BatchSize = batch };
         // Each model is timed in several rounds, interleaved with the others, and the median round is kept: a
         // background burst on a shared 2-core machine then skews one round, not one model.

@@ -20,19 +20,23 @@ static class StressCommand
         var rounds = new Option<int>("--rounds") { Description = "How many times.", DefaultValueFactory = _ => 20 };
         var images = new Option<int>("--images") { Description = "Training images per run.", DefaultValueFactory = _ => 3000 };
         var gc = new Option<bool>("--no-gc-pressure") { Description = "Do not force garbage collections while training." };
+        var exitMidRound = new Option<bool>("--exit-mid-round")
+        {
+            Description = "End the process a second into round 1, its trainings still running: the exit must stop them, not crash in libtorch.",
+        };
         var dataDir = CliOptions.DataDirectory();
         parallel.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 64) r.AddError("--parallel must be between 1 and 64."); });
         rounds.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 10_000) r.AddError("--rounds must be between 1 and 10000."); });
         var command = new Command("stress", "Train several small models in parallel in one process, repeatedly, under GC pressure; report crashes and irreproducible runs.")
         {
-            parallel, rounds, images, gc, dataDir,
+            parallel, rounds, images, gc, exitMidRound, dataDir,
         };
         command.Subcommands.Add(ResumeStressCommand.Create());
         command.SetAction(parse =>
         {
             TorchRuntime.EnsureInitialized();
             using var data = new DatasetCache(parse.GetValue(dataDir));
-            return Run(data, parse.GetValue(parallel), parse.GetValue(rounds), parse.GetValue(images), !parse.GetValue(gc));
+            return Run(data, parse.GetValue(parallel), parse.GetValue(rounds), parse.GetValue(images), !parse.GetValue(gc), parse.GetValue(exitMidRound));
         });
         return command;
     }
@@ -47,7 +51,7 @@ static class StressCommand
         _ => new RunConfig { Model = ModelKind.M1M2, Labels = 100, M1Epochs = 1 },
     } with { Epochs = 1, TrainLimit = images, TestLimit = 500, Hidden = [200, 200], Latent = 20, Seed = 10 + i };
 
-    static int Run(DatasetCache data, int parallel, int rounds, int images, bool gcPressure)
+    static int Run(DatasetCache data, int parallel, int rounds, int images, bool gcPressure, bool exitMidRound)
     {
         data.Get("mnist");
         using var stop = new CancellationTokenSource();
@@ -71,6 +75,14 @@ static class StressCommand
             var results = Enumerable.Range(0, parallel)
                 .Select(i => Task.Run(() => Trainer.Run(ConfigFor(i, images), data)))
                 .ToArray();
+            if (exitMidRound)
+            {
+                // Environment.Exit, as a test host whose runner has gone does: no `using` here runs (the datasets stay
+                // loaded), but exit() runs libtorch's static destructors under the trainings (see NativeWork).
+                Thread.Sleep(1000);
+                Console.WriteLine($"stress: exiting with {results.Count(t => !t.IsCompleted)} training(s) still running");
+                Environment.Exit(0);
+            }
             Task.WaitAll(results);
             var line = new List<string>();
             for (int i = 0; i < parallel; i++)

@@ -149,7 +149,7 @@ public sealed class TrainedModel : IDisposable
         if (NeedsLabel && label is null) throw new ArgumentException($"The {Info.Title} completes a digit of a given class: choose the label.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var generator = new Generator((ulong)seed);
+        using var generator = new Generator((ulong)seed);
         var original = Input(pixels);
         // One flag per pixel location, the same for each of its channels: [1, C·H·W].
         var missing = tensor(erased).view(1, 1, locations).expand(1, Image.Channels, locations).reshape(1, Image.Pixels).to(ScalarType.Float32);

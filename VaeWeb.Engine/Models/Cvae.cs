@@ -113,13 +113,13 @@ public sealed class Cvae : GenerativeModel
     /// </summary>
     public (Tensor Mu, Tensor LogVar) EncodeEveryLabel(Tensor x)
     {
-        if (labelPlanes) return Encode(x.repeat(Classes, 1), arange(Classes).repeat_interleave(x.shape[0]));
+        if (labelPlanes) return Encode(x.repeat(Classes, 1), Scalars.Range(Classes).repeat_interleave(x.shape[0]));
         var first = encoderLinears[0];
         long d = x.shape[1];
         var image = functional.linear(x, first.weight!.narrow(1, 0, d), first.bias);                   // [B, H]
         var label = first.weight!.narrow(1, d, Classes).t();                                            // [10, H]
-        var h = functional.softplus(label.unsqueeze(1).add(image.unsqueeze(0)).flatten(0, 1));          // [10B, H]
-        foreach (var layer in encoderLinears.Skip(1)) h = functional.softplus(layer.forward(h));
+        var h = Scalars.Softplus(label.unsqueeze(1).Plus(image.unsqueeze(0)).flatten(0, 1));           // [10B, H]
+        foreach (var layer in encoderLinears.Skip(1)) h = Scalars.Softplus(layer.forward(h));
         var muLogVar = q.forward(h).chunk(2, 1);
         return (muLogVar[0], muLogVar[1]);
     }
@@ -214,7 +214,7 @@ public sealed class Cvae : GenerativeModel
     public override Dictionary<string, double> Evaluate(ImageSet set, Binarization binarize)
     {
         using var _ = no_grad();
-        var generator = new Generator((ulong)Evaluation.EvaluationSeed);
+        using var generator = new Generator((ulong)Evaluation.EvaluationSeed);
         using var images = Evaluation.FixedBinarization(set, binarize);
         double reconstruction = 0, kl = 0;
         for (long start = 0; start < set.Count; start += 1000)

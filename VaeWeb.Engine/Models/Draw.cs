@@ -142,7 +142,7 @@ public sealed class Draw : GenerativeModel
         using var _ = no_grad();
         bool wasTraining = training;
         eval();
-        var generator = new Generator((ulong)Evaluation.EvaluationSeed);
+        using var generator = new Generator((ulong)Evaluation.EvaluationSeed);
         using var images = Evaluation.FixedBinarization(set, binarize);
         double reconstruction = 0, kl = 0;
         for (long start = 0; start < set.Count; start += 500)

@@ -150,7 +150,7 @@ public sealed class DrawGan : GenerativeModel
         using var _ = no_grad();
         bool wasTraining = training;
         eval();
-        var generator = new Generator((ulong)Evaluation.EvaluationSeed);
+        using var generator = new Generator((ulong)Evaluation.EvaluationSeed);
         double real = 0, fake = 0;
         for (long start = 0; start < set.Count; start += 500)
         {

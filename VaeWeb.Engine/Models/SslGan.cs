@@ -322,7 +322,8 @@ public sealed class SslGan : GenerativeModel
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var z = rand(new long[] { 100, latent }, generator: new Generator((ulong)Evaluation.EvaluationSeed));
+        using var generator = new Generator((ulong)Evaluation.EvaluationSeed);   // disposed after use, not finalized mid-call
+        var z = rand(new long[] { 100, latent }, generator: generator);
         return Decode(z, null).std(0).mean().item<float>();
     }
 

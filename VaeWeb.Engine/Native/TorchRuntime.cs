@@ -23,6 +23,7 @@ public static class TorchRuntime
         lock (Gate)
         {
             if (_initialized) return;
+            NativeWork.WatchProcessExit();
             if (OperatingSystem.IsLinux()) RepairNativeLibrary(AppContext.BaseDirectory, log ?? Console.Error.WriteLine);
             torch.InitializeDeviceType(DeviceType.CPU);
             _initialized = true;

@@ -61,7 +61,7 @@ public sealed class DigitClassifier : Module<Tensor, Tensor>
     public double Train(ImageSet train, ImageSet test, int epochs, long seed, Action<int, double>? onEpoch = null, Action<double>? onProgress = null,
         CancellationToken cancellationToken = default)
     {
-        var generator = new Generator((ulong)seed);
+        using var generator = new Generator((ulong)seed);
         using var optimizer = optim.Adam(parameters(), 1e-3);
         double accuracy = 0;
         long steps = (train.Count + 99) / 100, done = 0;

@@ -36,7 +36,7 @@ public sealed class SampleQuality(DigitClassifier classifier) : IDisposable
         using var scope = NewDisposeScope();
         int n = (int)Math.Min(MaxSamples, test.Count);
         var (testMean, testCovariance) = TestStatistics(test, n);
-        var generator = new Generator((ulong)Evaluation.EvaluationSeed + 2);
+        using var generator = new Generator((ulong)Evaluation.EvaluationSeed + 2);
         var features = new List<Tensor>();
         var top = new List<Tensor>();
         for (int start = 0; start < n; start += 500)

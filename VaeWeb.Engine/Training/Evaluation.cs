@@ -15,8 +15,12 @@ public static class Evaluation
     /// each image's Bernoulli draw comes from a stream of its own seed, drawn for the whole set at once, so it does not
     /// depend on the batch size or on how much z noise an estimator drew before it. Grey levels are returned as they are.
     /// </summary>
-    public static Tensor FixedBinarization(ImageSet set, Binarization binarize) =>
-        binarize == Binarization.Dynamic ? Binarize(set.Images, binarize, new Generator((ulong)EvaluationSeed + 1)) : set.Images.alias();
+    public static Tensor FixedBinarization(ImageSet set, Binarization binarize)
+    {
+        if (binarize != Binarization.Dynamic) return set.Images.alias();
+        using var generator = new Generator((ulong)EvaluationSeed + 1);    // disposed after use, not finalized mid-call (see Scalars)
+        return Binarize(set.Images, binarize, generator);
+    }
 
     /// <summary>ELBO, reconstruction and KL per image over <paramref name="set"/>, one z sample per image.</summary>
     public static Dictionary<string, double> Elbo(VariationalAutoencoder model, ImageSet set, Binarization binarize, int batchSize = 1000)
@@ -24,7 +28,7 @@ public static class Evaluation
         using var _ = no_grad();
         bool wasTraining = model.training;
         model.eval();
-        var generator = new Generator((ulong)EvaluationSeed);
+        using var generator = new Generator((ulong)EvaluationSeed);
         using var images = FixedBinarization(set, binarize);
         double reconstruction = 0, kl = 0;
         for (long start = 0; start < set.Count; start += batchSize)
@@ -54,7 +58,7 @@ public static class Evaluation
     {
         using var _ = no_grad();
         model.eval();
-        var generator = new Generator((ulong)EvaluationSeed);
+        using var generator = new Generator((ulong)EvaluationSeed);
         // Keep the [k, B, 784] logits tensor near 64 MB whatever k is (colour: [k, B, 2·3072], the same number of values).
         int batch = (int)Math.Clamp(20_000_000L / (k * (model.Image.IsColour ? 2L * model.Image.Pixels : 784L)), 1, 1000);
         using var images = FixedBinarization(set, binarize);
@@ -96,7 +100,7 @@ public static class Evaluation
     /// </summary>
     public static double ErrorOverBinarizations(Func<Tensor, Tensor> classify, ImageSet set, int draws, int batchSize = 1000)
     {
-        var generator = new Generator((ulong)EvaluationSeed + 2);
+        using var generator = new Generator((ulong)EvaluationSeed + 2);
         Tensor Averaged(Tensor x)                                            // [B, D] grey → [B, 10] summed probabilities
         {
             var probabilities = zeros(x.shape[0], Cvae.Classes);

@@ -21,7 +21,8 @@ public static class Trainer
     /// <summary>
     /// Trains synchronously on the calling thread (run it on a worker thread), reporting through <paramref name="onEvent"/>.
     /// Writes config.json, metrics.jsonl, checkpoints and sample PNGs to <paramref name="outputDirectory"/> when given.
-    /// Throws OperationCanceledException when <paramref name="cancellationToken"/> fires (after the current step).
+    /// Throws OperationCanceledException when <paramref name="cancellationToken"/> fires or the process starts to exit
+    /// (after the current step; the exit waits for it, see <see cref="NativeWork"/>).
     /// </summary>
     public static TrainingResult Run(RunConfig config, string? outputDirectory = null, Action<TrainingEvent>? onEvent = null,
         string? dataDirectory = null, CancellationToken cancellationToken = default)
@@ -35,12 +36,13 @@ public static class Trainer
         CancellationToken cancellationToken = default)
     {
         config.ThrowIfInvalid();
+        using var running = NativeWork.Begin(cancellationToken);          // loading uses libtorch too: see Execute
         onEvent?.Invoke(new StageReport(StageReport.LoadingData));
         TorchRuntime.EnsureInitialized();
         var (train, test) = data.Get(config.Dataset);
         // Sample quality per epoch when the dataset's classifier has been trained (`classifier`).
         using var quality = SampleQuality.TryLoad(data.Directory, config.Dataset);
-        return Run(config, train, test, outputDirectory, onEvent, cancellationToken, quality);
+        return Run(config, train, test, outputDirectory, onEvent, running.Token, quality);
     }
 
     /// <param name="train">The training set: semi-supervised runs split validation images off it before TrainLimit applies.</param>
@@ -64,12 +66,13 @@ public static class Trainer
     public static TrainingResult Resume(string outputDirectory, DatasetCache data, Action<TrainingEvent>? onEvent = null, int? epoch = null,
         CancellationToken cancellationToken = default)
     {
+        using var running = NativeWork.Begin(cancellationToken);          // loading uses libtorch too: see Execute
         using var quality = SampleQuality.TryLoad(data.Directory, RunFolder.Open(outputDirectory).ReadConfig().Dataset);
         return Resume(outputDirectory, config =>
         {
             onEvent?.Invoke(new StageReport(StageReport.LoadingData));
             return data.Get(config.Dataset);
-        }, onEvent, epoch, cancellationToken, quality);
+        }, onEvent, epoch, running.Token, quality);
     }
 
     /// <param name="data">The whole training and test sets of the saved config's dataset (its limits apply here).</param>
@@ -78,6 +81,8 @@ public static class Trainer
     {
         var folder = RunFolder.Open(outputDirectory);
         TorchRuntime.EnsureInitialized();
+        using var running = NativeWork.Begin(cancellationToken);          // loading uses libtorch too: see Execute
+        cancellationToken = running.Token;
         var resume = folder.LoadResumeState(epoch);
         using var tensors = resume?.Tensors;
         var config = resume?.State.Config ?? folder.ReadConfig();
@@ -91,6 +96,10 @@ public static class Trainer
         Action<TrainingEvent>? onEvent, CancellationToken cancellationToken, SampleQuality? quality)
     {
         TorchRuntime.EnsureInitialized();
+        // Stops when the process starts to exit, which waits for it: exit() destroys libtorch's statics under a run
+        // still stepping on another thread (a SIGSEGV in libtorch_cpu.so).
+        using var running = NativeWork.Begin(cancellationToken);
+        cancellationToken = running.Token;
         var info = ModelRegistry.Get(config.Model);
         void Report(TrainingEvent e)
         {
@@ -386,7 +395,7 @@ public static class Trainer
     /// </summary>
     public static (Tensor Z, Tensor? Labels) SampleLatents(GenerativeModel model, ModelInfo info, double temperature, long seed)
     {
-        var generator = new Generator((ulong)seed);
+        using var generator = new Generator((ulong)seed);
         using var t = temperature.ToScalar();                                // disposed after use, not finalized mid-call (see Scalars)
         if (!info.Has(Capability.Conditional))
             return (model.Prior(randn(new long[] { GridSide * GridSide, model.Latent }, generator: generator).mul_(t), null), null);

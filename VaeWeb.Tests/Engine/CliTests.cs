@@ -72,6 +72,16 @@ public class CliTests
     }
 
     [Fact]
+    public void The_engine_exits_cleanly_while_trainings_still_run_on_thread_pool_threads()
+    {
+        // exit() destroys libtorch's statics (its global context, hook registries) under trainings still stepping on
+        // other threads: a SIGSEGV in libtorch_cpu.so (exit code 139) every time, before the exit stopped them first.
+        var (exitCode, output) = Engine("stress", "--parallel", "3", "--images", "2000", "--exit-mid-round");
+        Assert.True(exitCode == 0, $"exit code {exitCode}: {output}");
+        Assert.Contains("still running", output);
+    }
+
+    [Fact]
     public void A_second_run_into_the_same_folder_is_refused_and_the_first_runs_metrics_stay_its_own()
     {
         var folder = TempFolders.Create("vaeweb-cli-run-").FullName;
