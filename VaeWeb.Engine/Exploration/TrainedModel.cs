@@ -76,9 +76,10 @@ public sealed class TrainedModel : IDisposable
         if (images < 1 || images > test.Count) throw new ArgumentException($"Choose between 1 and {test.Count:N0} test images (got {images}).");
         if ((long)k * images > MaxLikelihoodSamples)
             throw new ArgumentException($"k × test images is at most {MaxLikelihoodSamples:N0} (got {(long)k * images:N0}): fewer samples or fewer images.");
+        using var running = NativeWork.Begin(cancellationToken);          // minutes of libtorch: a process exit stops it first
         using var subset = test.Take(images);
         double? bound = _model.Evaluate(subset, Config.Binarize).TryGetValue(Metrics.Elbo, out var elbo) ? elbo : null;
-        var estimate = Evaluation.ImportanceWeightedLogLikelihood(_model, subset, Config.Binarize, k, progress, cancellationToken);
+        var estimate = Evaluation.ImportanceWeightedLogLikelihood(_model, subset, Config.Binarize, k, progress, running.Token);
         return new LikelihoodEstimate(Evaluation.LikelihoodOf(Info), k, images, estimate, bound, Epoch);
     }
 
