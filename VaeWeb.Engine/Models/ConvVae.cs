@@ -70,7 +70,7 @@ public sealed class ConvVae : VariationalAutoencoder
     internal static Tensor WithLabelPlanes(Tensor x, Tensor labels, ImageShape image)
     {
         long b = x.shape[0];
-        var planes = nn.functional.one_hot(labels, Cvae.Classes).to(x.dtype).view(b, Cvae.Classes, 1, 1).expand(b, Cvae.Classes, image.Height, image.Width);
+        var planes = Cvae.OneHot(labels, x).view(b, Cvae.Classes, 1, 1).expand(b, Cvae.Classes, image.Height, image.Width);
         return cat([x.view(b, image.Channels, image.Height, image.Width), planes], 1);
     }
 

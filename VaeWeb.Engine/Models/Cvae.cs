@@ -93,7 +93,8 @@ public sealed class Cvae : GenerativeModel
         RegisterComponents();
     }
 
-    static Tensor OneHot(Tensor labels, Tensor like) => functional.one_hot(labels, Classes).to(like.dtype);
+    /// <summary>y's one-hot [B, 10] in <paramref name="like"/>'s dtype: the conditional models' label input.</summary>
+    internal static Tensor OneHot(Tensor labels, Tensor like) => functional.one_hot(labels, Classes).to(like.dtype);
 
     /// <summary>q(z|x,y): x [B, D], labels [B] → mean and log-variance, each [B, Latent].</summary>
     public override (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)

@@ -42,8 +42,6 @@ public sealed class CvaeGan : LearnedSimilarityGan
 
     protected override bool SeesLabels => true;
 
-    static Tensor OneHot(Tensor labels, Tensor like) => functional.one_hot(labels, Classes).to(like.dtype);
-
     static Tensor Labels(Tensor? labels) => labels ?? throw new ArgumentException("The CVAE-GAN needs each image's label.", nameof(labels));
 
     /// <summary>q(z|x,y): x [B, 784], labels [B] → mean and log-variance, each [B, Latent].</summary>
@@ -54,7 +52,7 @@ public sealed class CvaeGan : LearnedSimilarityGan
     }
 
     /// <summary>Dec(z, y): z [n, Latent], labels [n] → Bernoulli logits [n, 784].</summary>
-    protected override Tensor DecodeLogits(Tensor z, Tensor? labels) => decoder.forward(cat([z, OneHot(Labels(labels), z)], 1));
+    protected override Tensor DecodeLogits(Tensor z, Tensor? labels) => decoder.forward(cat([z, Cvae.OneHot(Labels(labels), z)], 1));
 
     /// <summary>Dis_l(x, y) [B, 3136] and the logit of Dis(x, y) [B].</summary>
     protected override (Tensor Features, Tensor Logit) Discriminate(Tensor x, Tensor? labels)
