@@ -64,6 +64,28 @@ public sealed class Browser : IAsyncLifetime
         return long.Parse(address["/runs/".Length..]);
     }
 
+    /// <summary>
+    /// Waits until trace <paramref name="trace"/> of the chart with element id <paramref name="chart"/> holds
+    /// <paramref name="points"/> points. On a timeout it says what the page held instead — every chart's points per
+    /// trace, the run's status and progress — with a screenshot and the server's log, since a count that never comes
+    /// has several causes (a point lost, one drawn twice, an update that never reached the page). 60 s: a chart call lost
+    /// while the browser's connection was down is given up after 15 s, and the page then reloads its charts from the
+    /// stored history (RunDetailPage.PumpAsync; before, such a call held the page's updates for good, ConnectionDropTests).
+    /// </summary>
+    public static async Task WaitForPointsAsync(IPage page, VaeWebServer server, string chart, int trace, int points, float timeout = 60_000)
+    {
+        try { await page.WaitForFunctionAsync($"() => document.getElementById('{chart}')?.data?.[{trace}]?.x?.length === {points}", null, new() { Timeout = timeout }); }
+        catch (TimeoutException)
+        {
+            await Screenshot(page, $"failed-points-{chart}");
+            var charts = await page.EvaluateAsync<string>(
+                "() => [...document.querySelectorAll('.js-plotly-plot')].map(c => `${c.id}: [${(c.data ?? []).map(t => t.x.length)}]`).join('; ')");
+            var status = await page.Locator("[data-testid=run-status], [data-testid=run-progress], [data-testid=run-error]").AllTextContentsAsync();
+            throw new TimeoutException($"Trace {trace} of chart {chart} did not reach {points} points within {timeout / 1000:0} s. " +
+                $"Points per trace: {charts}. The page: {string.Join(" | ", status)}.{Environment.NewLine}The server's log:{Environment.NewLine}{server.Log}");
+        }
+    }
+
     public async Task DisposeAsync()
     {
         await Chromium.DisposeAsync();

@@ -49,7 +49,7 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
 
         // Every network's loss per step (encoder, decoder, its GAN part, discriminator) and D's mean outputs, live and per epoch.
         var steps = 2 * 1000 / 100;
-        await page.WaitForFunctionAsync($"() => document.getElementById('discriminator-{runId}')?.data?.[3]?.x?.length === 2");
+        await Browser.WaitForPointsAsync(page, server, $"discriminator-{runId}", trace: 3, points: 2);
         Assert.Equal([steps, steps, steps, steps], await VaeGanWebTests.Points(page, $"losses-{runId}"));
         Assert.Equal([steps, steps, 2, 2], await VaeGanWebTests.Points(page, $"discriminator-{runId}"));
         var scores = await page.EvaluateAsync<double[]>($"() => document.getElementById('discriminator-{runId}').data.flatMap(t => t.y)");
@@ -90,7 +90,7 @@ public class GanPresetsWebTests(Browser browser) : IClassFixture<Browser>
 
         // DRAW's bound (it keeps a likelihood), each network's loss, and D's mean outputs.
         var steps = 2 * 1000 / 100;
-        await page.WaitForFunctionAsync($"() => document.getElementById('discriminator-{runId}')?.data?.[3]?.x?.length === 2");
+        await Browser.WaitForPointsAsync(page, server, $"discriminator-{runId}", trace: 3, points: 2);
         Assert.Equal([steps, steps, steps], await VaeGanWebTests.Points(page, $"losses-{runId}"));
         Assert.Equal([steps, steps, 2, 2], await VaeGanWebTests.Points(page, $"discriminator-{runId}"));
         Assert.Contains(2, await VaeGanWebTests.Points(page, $"elbo-{runId}"));

@@ -54,7 +54,7 @@ public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
 
         // The charts the model declares, and no ELBO chart (a VAE-GAN has no likelihood).
         var stepsPerRun = 2 * 1000 / 100;
-        await page.WaitForFunctionAsync($"() => document.getElementById('discriminator-{runId}')?.data?.[3]?.x?.length === 2");
+        await Browser.WaitForPointsAsync(page, server, $"discriminator-{runId}", trace: 3, points: 2);
         Assert.Equal([stepsPerRun, stepsPerRun, stepsPerRun, stepsPerRun], await Points(page, $"losses-{runId}"));     // encoder, decoder, its GAN part, discriminator
         Assert.Equal([stepsPerRun, stepsPerRun, 2, 2], await Points(page, $"vae-terms-{runId}"));                      // KL, L_llike per step and per epoch
         Assert.Equal([stepsPerRun, stepsPerRun, 2, 2], await Points(page, $"discriminator-{runId}"));                  // D(real), D(fake)
