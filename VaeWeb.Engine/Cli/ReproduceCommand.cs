@@ -376,7 +376,7 @@ static partial class ReproduceCommand
         md.AppendLine();
         foreach (var c in curves.OrderBy(c => Array.FindIndex(Curves, r => r.Name == c.Name)).ThenBy(c => c.FinishedUtc))
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"- `{c.Name}`, seed {c.Seed}, {c.FinishedUtc:yyyy-MM-dd HH:mm} UTC, commit {c.Commit ?? "–"}, {c.Machine}{(c.Note is null ? "" : $" ({c.Note})")}: {string.Join(", ", c.Points.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Epoch}: ({p.Minutes:F1}, {p.TestBound:F2})")))}. Config: `{JsonSerializer.Serialize(JsonSerializer.Deserialize<RunConfig>(c.Config, RunConfig.Json), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
+                $"- `{c.Name}`, seed {c.Seed}, {c.FinishedUtc:yyyy-MM-dd HH:mm} UTC, commit {c.Commit ?? "–"}, {c.Machine}{(c.Note is null ? "" : $" ({c.Note})")}: {string.Join(", ", c.Points.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Epoch}: ({p.Minutes:F1}, {p.TestBound:F2})")))}. Config: `{JsonSerializer.Serialize(RunConfig.FromJson(c.Config), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
         return md.ToString();
     }
 
@@ -503,7 +503,7 @@ static partial class ReproduceCommand
         md.AppendLine();
         foreach (var e in Experiments)
             if (results.LastOrDefault(r => r.Name == e.Name) is { } r)
-                md.AppendLine(CultureInfo.InvariantCulture, $"- `{r.Name}`: `{JsonSerializer.Serialize(JsonSerializer.Deserialize<RunConfig>(r.Config, RunConfig.Json), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- `{r.Name}`: `{JsonSerializer.Serialize(RunConfig.FromJson(r.Config), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
         return md.ToString();
     }
 }

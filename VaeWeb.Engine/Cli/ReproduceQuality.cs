@@ -148,7 +148,7 @@ static partial class ReproduceCommand
         md.AppendLine();
         foreach (var r in results.OrderBy(r => Array.FindIndex(QualityRows, q => q.Name == r.Name)).ThenBy(r => r.FinishedUtc))
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"- `{r.Name}`, seed {r.Seed}, {r.FinishedUtc:yyyy-MM-dd HH:mm} UTC, commit {r.Commit ?? "–"}, {r.Machine}{(r.Note is null ? "" : $" ({r.Note})")}: {r.Epochs} epochs in {r.Minutes:F1} min, Fréchet distance {r.Frechet:F1}, confidence {r.Confidence:F3}, {r.Confident:F1}% ≥ 0.9{(r.TestBound is { } b ? $", test bound {b:F2}{(RunConfig.FromJson(r.Config).Binarize == Binarization.Dynamic ? "" : " (on grey levels: a cross-entropy, not an NLL bound)")}" : "")}. Config: `{JsonSerializer.Serialize(JsonSerializer.Deserialize<RunConfig>(r.Config, RunConfig.Json), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
+                $"- `{r.Name}`, seed {r.Seed}, {r.FinishedUtc:yyyy-MM-dd HH:mm} UTC, commit {r.Commit ?? "–"}, {r.Machine}{(r.Note is null ? "" : $" ({r.Note})")}: {r.Epochs} epochs in {r.Minutes:F1} min, Fréchet distance {r.Frechet:F1}, confidence {r.Confidence:F3}, {r.Confident:F1}% ≥ 0.9{(r.TestBound is { } b ? $", test bound {b:F2}{(RunConfig.FromJson(r.Config).Binarize == Binarization.Dynamic ? "" : " (on grey levels: a cross-entropy, not an NLL bound)")}" : "")}. Config: `{JsonSerializer.Serialize(RunConfig.FromJson(r.Config), new JsonSerializerOptions(RunConfig.Json) { WriteIndented = false })}`");
         return md.ToString();
     }
 }

@@ -44,6 +44,7 @@ static class TrainCommand
         var gamma = new Option<double>("--gamma") { Description = "VAE-GAN: weight of the feature-space reconstruction error against the GAN loss in the decoder's update.", DefaultValueFactory = _ => defaults.Gamma };
         var adversarialWeight = new Option<double>("--adversarial-weight") { Description = "DRAW-GAN: weight λ of the GAN loss on DRAW's final canvas against its negative ELBO.", DefaultValueFactory = _ => defaults.AdversarialWeight };
         var judgeReconstructions = new Option<bool>("--judge-reconstructions") { Description = "DRAW-GAN: the discriminator also judges the canvases of DRAW's training pass, not only those drawn from the prior." };
+        var convNonlinearity = new Option<Nonlinearity>("--conv-nonlinearity") { HelpName = "relu|softplus", Description = "Conv VAE, CVAE, VAE-GAN, CVAE-GAN: the hidden units of the conv encoder and decoder (softplus: as before 2026-11-28).", DefaultValueFactory = _ => defaults.ConvNonlinearity };
         var maxMinutes = new Option<double>("--max-minutes") { Description = "Stop after the epoch that ends past this many minutes (0 = no limit)." };
         var decayLr = new Option<bool>("--decay-lr") { Description = "Lower the learning rate linearly to 0 over the time limit (--max-minutes), or over the epochs without one." };
         var output = new Option<string?>("--output", "-o") { Description = "Run folder for config.json, metrics.jsonl, model.pt and samples (default: runs/<time>-<model>-<arch>)." };
@@ -57,7 +58,7 @@ static class TrainCommand
         var command = new Command("train", "Train a model and write a run folder; prints the test ELBO after every epoch.")
         {
             model, arch, dataset, latent, hidden, epochs, batch, lr, seed, binarize, trainLimit, testLimit,
-            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, adversarialWeight, judgeReconstructions, maxMinutes, decayLr, output, resume, dataDir,
+            labels, split, balance, alpha, learnedPrior, m1Epochs, drawSteps, noAttention, readSize, writeSize, gamma, adversarialWeight, judgeReconstructions, convNonlinearity, maxMinutes, decayLr, output, resume, dataDir,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -72,6 +73,7 @@ static class TrainCommand
                 LearnedPrior = parse.GetValue(learnedPrior), M1Epochs = parse.GetValue(m1Epochs), MaxMinutes = parse.GetValue(maxMinutes), DecayLearningRate = parse.GetValue(decayLr),
                 DrawSteps = parse.GetValue(drawSteps), Attention = !parse.GetValue(noAttention), ReadSize = parse.GetValue(readSize), WriteSize = parse.GetValue(writeSize), Gamma = parse.GetValue(gamma),
                 AdversarialWeight = parse.GetValue(adversarialWeight), JudgeReconstructions = parse.GetValue(judgeReconstructions),
+                ConvNonlinearity = parse.GetValue(convNonlinearity),
             };
             if (config.Validate() is { Count: > 0 } errors)
                 return CliOptions.Fail(string.Join(Environment.NewLine, errors.Select(e => e.Message)), CliOptions.UsageError);

@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -21,16 +22,18 @@ public sealed class ConvVae : VariationalAutoencoder
     readonly int quarter;
 
     /// <param name="image">The images' shape (sides divisible by 4); null: MNIST's 28×28 grey.</param>
+    /// <param name="nonlinearity">The hidden units of encoder and decoder (<see cref="RunConfig.ConvNonlinearity"/>).</param>
     /// <param name="likelihood">p(x|z); null: Bernoulli for grey, discretized logistic for colour. The VAE-GAN asks for
     /// Bernoulli-style single outputs (its decoder's means) on colour too.</param>
-    public ConvVae(int latent = 50, ImageShape? image = null, PixelLikelihood? likelihood = null) : base(nameof(ConvVae), latent, image, likelihood)
+    public ConvVae(int latent = 50, ImageShape? image = null, PixelLikelihood? likelihood = null, Nonlinearity nonlinearity = Nonlinearity.Relu)
+        : base(nameof(ConvVae), latent, image, likelihood)
     {
         if (Image.Height != Image.Width || Image.Height % 4 != 0) throw new ArgumentException($"The conv VAE takes square images with sides divisible by 4 (got {Image}).");
         quarter = Image.Height / 4;
         int channels = Image.Channels;
-        encoder = EncoderNetwork(channels, Image);                          // [B, C, H, W] → [B, 256]
+        encoder = EncoderNetwork(channels, Image, nonlinearity);                          // [B, C, H, W] → [B, 256]
         q = Linear(Hidden, 2 * latent);
-        decoder = DecoderNetwork(latent, OutputsPerPixel * channels, Image);  // [B, D] logits, or [B, 2D]: C mean planes then C log-scale planes
+        decoder = DecoderNetwork(latent, OutputsPerPixel * channels, Image, nonlinearity);  // [B, D] logits, or [B, 2D]: C mean planes then C log-scale planes
         RegisterComponents();
     }
 
@@ -38,30 +41,40 @@ public sealed class ConvVae : VariationalAutoencoder
     /// The encoder's layers, shared by the conv VAE, the conv CVAE and the VAE-GAN family: [B, <paramref name="planes"/>,
     /// H, W] (the image's planes, and ten label planes for the conditional models) → [B, 256].
     /// </summary>
-    internal static Sequential EncoderNetwork(int planes, ImageShape image)
+    internal static Sequential EncoderNetwork(int planes, ImageShape image, Nonlinearity nonlinearity)
     {
         int f = image.Height / 4;
+        var h = Units(nonlinearity);
         return Sequential(
-            Conv2d(planes, C1, 4, stride: 2, padding: 1), Softplus(),        // [B, 32, H/2, W/2]: 14×14 or 16×16
-            Conv2d(C1, C2, 4, stride: 2, padding: 1), Softplus(),            // [B, 64, H/4, W/4]: 7×7 or 8×8
-            Flatten(), Linear(C2 * f * f, Hidden), Softplus());              // [B, 256]
+            Conv2d(planes, C1, 4, stride: 2, padding: 1), h(),               // [B, 32, H/2, W/2]: 14×14 or 16×16
+            Conv2d(C1, C2, 4, stride: 2, padding: 1), h(),                   // [B, 64, H/4, W/4]: 7×7 or 8×8
+            Flatten(), Linear(C2 * f * f, Hidden), h());                     // [B, 256]
     }
 
     /// <summary>
     /// The decoder's layers, shared likewise: [B, <paramref name="inputs"/>] (z, and y one-hot for the conditional
     /// models) → [B, <paramref name="planes"/>·H·W], <paramref name="planes"/> output planes flattened.
     /// </summary>
-    internal static Sequential DecoderNetwork(int inputs, int planes, ImageShape image)
+    internal static Sequential DecoderNetwork(int inputs, int planes, ImageShape image, Nonlinearity nonlinearity)
     {
         int f = image.Height / 4;
+        var h = Units(nonlinearity);
         return Sequential(
-            Linear(inputs, Hidden), Softplus(),
-            Linear(Hidden, C2 * f * f), Softplus(),
+            Linear(inputs, Hidden), h(),
+            Linear(Hidden, C2 * f * f), h(),
             Unflatten(1, [C2, f, f]),
-            ConvTranspose2d(C2, C1, 4, stride: 2, padding: 1), Softplus(),   // [B, 32, H/2, W/2]
+            ConvTranspose2d(C2, C1, 4, stride: 2, padding: 1), h(),          // [B, 32, H/2, W/2]
             ConvTranspose2d(C1, planes, 4, stride: 2, padding: 1),           // [B, planes, H, W]
             Flatten());
     }
+
+    /// <summary>A maker of the networks' hidden units; parameterless either way, so both build the same checkpoint layout.</summary>
+    static Func<Module<Tensor, Tensor>> Units(Nonlinearity nonlinearity) => nonlinearity switch
+    {
+        Nonlinearity.Relu => () => ReLU(),
+        Nonlinearity.Softplus => Softplus,
+        _ => throw new ArgumentOutOfRangeException(nameof(nonlinearity), nonlinearity, "Use relu or softplus."),
+    };
 
     /// <summary>
     /// The conditional models' encoder input: x [B, C·H·W] and labels [B] → the image's planes and y's one-hot as ten

@@ -51,8 +51,9 @@ public sealed class Cvae : GenerativeModel
     /// <param name="convolutional">The CVAE-GAN's encoder and decoder (the conv VAE's, with y as ten constant planes beside
     /// the image and beside z), so the CVAE-GAN has a plain CVAE of the same networks to be read against; false: FC
     /// layers of <paramref name="hidden"/> sizes, the poster's.</param>
+    /// <param name="nonlinearity">The conv networks' hidden units (<see cref="RunConfig.ConvNonlinearity"/>); FC layers are softplus.</param>
     public Cvae(int pixels = 784, int latent = 50, int[]? hidden = null, bool learnedPrior = false, bool gaussian = false, ImageShape? image = null,
-        bool convolutional = false) : base(nameof(Cvae))
+        bool convolutional = false, Nonlinearity nonlinearity = Nonlinearity.Relu) : base(nameof(Cvae))
     {
         Latent = latent;
         Gaussian = gaussian;
@@ -65,9 +66,9 @@ public sealed class Cvae : GenerativeModel
         {
             if (gaussian || Image.Height != Image.Width || Image.Height % 4 != 0)
                 throw new ArgumentException($"The conv CVAE takes square images with sides divisible by 4 (got {Image}).");
-            encoder = ConvVae.EncoderNetwork(Image.Channels + Classes, Image);   // [x; y planes] → [B, 256]
+            encoder = ConvVae.EncoderNetwork(Image.Channels + Classes, Image, nonlinearity);   // [x; y planes] → [B, 256]
             q = Linear(ConvVae.Hidden, 2 * latent);
-            decoder = ConvVae.DecoderNetwork(latent + Classes, outputs / (Image.Height * Image.Width), Image);   // [z; y] → [B, D] or [B, 2D]
+            decoder = ConvVae.DecoderNetwork(latent + Classes, outputs / (Image.Height * Image.Width), Image, nonlinearity);   // [z; y] → [B, D] or [B, 2D]
             encoderLinears = [];
             labelPlanes = true;
         }

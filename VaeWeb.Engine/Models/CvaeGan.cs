@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -27,14 +28,15 @@ public sealed class CvaeGan : LearnedSimilarityGan
 
     /// <param name="image">The images' shape (null: 28x28 grey); colour: 3 image planes beside the ten label planes,
     /// 32→16→8, and the decoder's 3 planes of sigmoid means.</param>
-    public CvaeGan(int latent = 50, double gamma = 1e-2, ImageShape? image = null) : base(nameof(CvaeGan), gamma)
+    /// <param name="nonlinearity">The encoder's and decoder's hidden units (<see cref="RunConfig.ConvNonlinearity"/>).</param>
+    public CvaeGan(int latent = 50, double gamma = 1e-2, ImageShape? image = null, Nonlinearity nonlinearity = Nonlinearity.Relu) : base(nameof(CvaeGan), gamma)
     {
         Latent = latent;
         Image = image ??= ImageShape.Grey28;
         int c = image.Channels;
-        encoder = ConvVae.EncoderNetwork(c + Classes, image);               // [x; y planes] → [B, 256]
+        encoder = ConvVae.EncoderNetwork(c + Classes, image, nonlinearity);               // [x; y planes] → [B, 256]
         q = Linear(ConvVae.Hidden, 2 * latent);
-        decoder = ConvVae.DecoderNetwork(latent + Classes, c, image);       // [z; y] → [B, C·H·W] logits
+        decoder = ConvVae.DecoderNetwork(latent + Classes, c, image, nonlinearity);       // [z; y] → [B, C·H·W] logits
         features = Gan.DiscriminatorFeatures(c + Classes, flatInput: false, image: image);   // [x; y planes] → Dis_l [B, 64·H/4·W/4]
         judge = Linear(Gan.FeatureSizeOf(image), 1);
         RegisterComponents();

@@ -68,10 +68,11 @@ public static class ModelRegistry
         const Capability vae = Capability.Encoder | Capability.Likelihood;
         // Grey datasets build exactly the networks they always did (same layers, same checkpoints); a colour dataset's
         // shape gives the colour versions (discretized logistic p(x|z), 3-plane convolutions).
-        Register(new(ModelKind.Vae, "VAE", vae, [Architecture.Fc, Architecture.Conv], [],
-            c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent, c.Image) : new Vae(c.Latent, c.Hidden, c.Image)) { Colour = true });
-        Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional | Capability.Likelihood, [Architecture.Fc, Architecture.Conv], [nameof(RunConfig.LearnedPrior)],
-            c => new Cvae(c.Image.Pixels, c.Latent, c.Hidden, c.LearnedPrior, image: c.Image, convolutional: c.Arch == Architecture.Conv))
+        Register(new(ModelKind.Vae, "VAE", vae, [Architecture.Fc, Architecture.Conv], [nameof(RunConfig.ConvNonlinearity)],
+            c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent, c.Image, nonlinearity: c.ConvNonlinearity) : new Vae(c.Latent, c.Hidden, c.Image)) { Colour = true });
+        Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional | Capability.Likelihood, [Architecture.Fc, Architecture.Conv],
+            [nameof(RunConfig.LearnedPrior), nameof(RunConfig.ConvNonlinearity)],
+            c => new Cvae(c.Image.Pixels, c.Latent, c.Hidden, c.LearnedPrior, image: c.Image, convolutional: c.Arch == Architecture.Conv, nonlinearity: c.ConvNonlinearity))
         {
             Colour = true,
             ArchitectureHelp = "conv: the CVAE-GAN's encoder and decoder, y as ten planes beside the image and beside z",
@@ -98,7 +99,7 @@ public static class ModelRegistry
             Charts = DrawGan.Charts,
         });
         Register(new(ModelKind.VaeGan, "VAE-GAN (learned similarity)", Capability.Encoder | Capability.SeveralOptimizers, [Architecture.Conv],
-            [nameof(RunConfig.Gamma)], c => new VaeGan(c.Latent, c.Gamma, c.Image))
+            [nameof(RunConfig.Gamma), nameof(RunConfig.ConvNonlinearity)], c => new VaeGan(c.Latent, c.Gamma, c.Image, c.ConvNonlinearity))
         {
             Colour = true,
             ArchitectureHelp = "conv: the conv VAE's encoder and decoder, and a conv discriminator",
@@ -106,7 +107,7 @@ public static class ModelRegistry
             Binarizes = false,
         });
         Register(new(ModelKind.CvaeGan, "CVAE-GAN (conditional VAE-GAN)", Capability.Encoder | Capability.Conditional | Capability.SeveralOptimizers, [Architecture.Conv],
-            [nameof(RunConfig.Gamma)], c => new CvaeGan(c.Latent, c.Gamma, c.Image))
+            [nameof(RunConfig.Gamma), nameof(RunConfig.ConvNonlinearity)], c => new CvaeGan(c.Latent, c.Gamma, c.Image, c.ConvNonlinearity))
         {
             Colour = true,
             ArchitectureHelp = "conv: the VAE-GAN's networks with the label y beside the image (encoder, discriminator) and beside z (decoder)",

@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using VaeWeb.Engine.Data;
+using VaeWeb.Engine.Training;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -22,10 +23,11 @@ public sealed class VaeGan : LearnedSimilarityGan
     /// <param name="image">The images' shape (null: 28x28 grey). Colour: the conv VAE's networks on 3 planes, its decoder
     /// giving means through a sigmoid as for grey (the VAE-GAN scores reconstructions in Dis_l, not by a pixel
     /// likelihood), and a discriminator on 3 planes (Dis_l [B, 64·8·8]).</param>
-    public VaeGan(int latent = 50, double gamma = 1e-2, ImageShape? image = null) : base(nameof(VaeGan), gamma)
+    /// <param name="nonlinearity">The conv VAE's hidden units (<see cref="RunConfig.ConvNonlinearity"/>).</param>
+    public VaeGan(int latent = 50, double gamma = 1e-2, ImageShape? image = null, Nonlinearity nonlinearity = Nonlinearity.Relu) : base(nameof(VaeGan), gamma)
     {
         image ??= ImageShape.Grey28;
-        vae = new ConvVae(latent, image, PixelLikelihood.Bernoulli);
+        vae = new ConvVae(latent, image, PixelLikelihood.Bernoulli, nonlinearity);
         features = Gan.DiscriminatorFeatures(image.Channels, image: image);   // x [B, C·H·W] → Dis_l [B, 64·H/4·W/4]
         judge = Linear(Gan.FeatureSizeOf(image), 1);
         RegisterComponents();

@@ -135,6 +135,7 @@ public static class RunConfigRows
         if (Uses(nameof(RunConfig.Alpha))) yield return ("alpha", c.Alpha == 0 ? "0.1·N / labels" : $"{c.Alpha:G4}");
         if (Uses(nameof(RunConfig.M1Epochs))) yield return ("M1 epochs", $"{c.M1Epochs}");
         if (Uses(nameof(RunConfig.LearnedPrior))) yield return ("prior p(z|y)", c.LearnedPrior ? "learned per class" : "N(0, I)");
+        if (c.UsesConvNonlinearity) yield return ("conv hidden units", c.ConvNonlinearity == Nonlinearity.Relu ? "ReLU" : "softplus");
         if (Uses(nameof(RunConfig.Gamma))) yield return ("γ (L_llike against the GAN loss)", $"{c.Gamma:G4}");
         if (Uses(nameof(RunConfig.AdversarialWeight))) yield return ("λ (GAN loss against DRAW's −ELBO)", $"{c.AdversarialWeight:G4}");
         if (Uses(nameof(RunConfig.JudgeReconstructions))) yield return ("fakes judged", c.JudgeReconstructions ? "prior canvases and reconstructions" : "prior canvases");

@@ -112,6 +112,36 @@ public class RunConfigTests
     }
 
     [Fact]
+    public void Conv_networks_default_to_relu_and_a_conv_config_saved_before_the_choice_reads_as_softplus()
+    {
+        Assert.Equal(Nonlinearity.Relu, new RunConfig().ConvNonlinearity);
+        // A config.json as written before the field existed: everything but "convNonlinearity".
+        static string SavedBefore(RunConfig config)
+        {
+            var json = System.Text.Json.Nodes.JsonNode.Parse(config.ToJson())!.AsObject();
+            Assert.True(json.Remove("convNonlinearity"));
+            return json.ToJsonString();
+        }
+        foreach (var model in new[] { ModelKind.Vae, ModelKind.Cvae, ModelKind.VaeGan, ModelKind.CvaeGan })
+        {
+            var conv = new RunConfig { Model = model, Arch = Architecture.Conv };
+            Assert.True(conv.UsesConvNonlinearity, model);
+            Assert.Equal(Nonlinearity.Softplus, RunConfig.FromJson(SavedBefore(conv)).ConvNonlinearity);
+            // Saved since: what it says, either way.
+            Assert.Equal(Nonlinearity.Relu, RunConfig.FromJson(conv.ToJson()).ConvNonlinearity);
+            Assert.Equal(Nonlinearity.Softplus, RunConfig.FromJson((conv with { ConvNonlinearity = Nonlinearity.Softplus }).ToJson()).ConvNonlinearity);
+        }
+        // Models without the conv VAE's networks read as they are written now, so their measurements keep one protocol.
+        foreach (var other in new[] { new RunConfig(), new RunConfig { Model = ModelKind.M2, Arch = Architecture.Conv }, new RunConfig { Model = ModelKind.Draw } })
+        {
+            Assert.False(other.UsesConvNonlinearity);
+            Assert.Equal(other.ToJson(), RunConfig.FromJson(SavedBefore(other)).ToJson());
+        }
+        var unknown = RunConfig.FromJson("""{ "arch": "conv", "convNonlinearity": 5 }""");
+        Assert.Contains(("ConvNonlinearity", "Unknown conv non-linearity 5. Use relu or softplus."), unknown.Validate());
+    }
+
+    [Fact]
     public void Json_round_trip_keeps_every_field()
     {
         var config = new RunConfig { Arch = Architecture.Conv, Hidden = [300], Binarize = Binarization.None, Seed = 42, TrainLimit = 7 };

@@ -147,6 +147,52 @@ public class TrainingTests
     }
 
     [Fact]
+    public void A_conv_run_saved_before_the_nonlinearity_choice_decodes_and_resumes_as_the_softplus_model_it_trained()
+    {
+        var folder = TempFolders.Create("vaeweb-softplus-").FullName;
+        var config = new RunConfig { Arch = Architecture.Conv, Epochs = 2, Latent = 10, TrainLimit = 500, TestLimit = 200, ConvNonlinearity = Nonlinearity.Softplus };
+        Train(config, folder);
+        var run = new RunFolder(folder);
+        using var z = randn(new long[] { 8, config.Latent }, generator: new Generator(2));
+        Tensor Decoded() { var (model, _) = run.LoadCheckpoint(); using (model) using (no_grad()) return model.Decode(z, null).detach().clone(); }
+        using var trained = Decoded();
+
+        // The folder as a run before the field wrote it: no "convNonlinearity" in config.json, checkpoint.json or the
+        // resume state (a length-prefixed magic string and JSON, then the tensors).
+        static string Older(string json) => System.Text.RegularExpressions.Regex.Replace(json, "\"convNonlinearity\":\\s*\"softplus\",?", "");
+        foreach (var file in new[] { run.ConfigFile, run.CheckpointFile })
+            File.WriteAllText(file, Older(File.ReadAllText(file)));
+        var resumeFile = run.ResumeFile(1);
+        using (var reader = new BinaryReader(new MemoryStream(File.ReadAllBytes(resumeFile))))
+        {
+            var (magic, state) = (reader.ReadString(), reader.ReadString());
+            var tensors = reader.ReadBytes((int)(reader.BaseStream.Length - reader.BaseStream.Position));
+            using var writer = new BinaryWriter(File.Create(resumeFile));
+            writer.Write(magic);
+            writer.Write(Older(state));
+            writer.Write(tensors);
+        }
+        Assert.All(new[] { run.ConfigFile, run.CheckpointFile, resumeFile }, f => Assert.DoesNotContain("convNonlinearity", File.ReadAllText(f)));
+        Assert.Equal(Nonlinearity.Softplus, run.ReadConfig().ConvNonlinearity);
+        using var reread = Decoded();
+        Assert.True(trained.equal(reread).all().item<bool>(), "the checkpoint decodes as the model it saved");
+        // The same weights through today's default (ReLU) decode otherwise: the field is what keeps old runs right.
+        using (var relu = ModelRegistry.Create(run.ReadConfig() with { ConvNonlinearity = Nonlinearity.Relu }))
+        using (no_grad())
+        {
+            relu.load(run.ModelFile);
+            relu.eval();
+            Assert.False(relu.Decode(z, null).allclose(trained, 1e-3, 1e-3));
+        }
+        // A resume from its first epoch continues it as softplus, through its second.
+        var events = new List<TrainingEvent>();
+        var resumed = Trainer.Resume(folder, _ => (Mnist.Value.Train.Take(config.TrainLimit), Mnist.Value.Test.Take(config.TestLimit)), events.Add, epoch: 1);
+        Assert.Equal(Nonlinearity.Softplus, resumed.Config.ConvNonlinearity);
+        Assert.Equal([2], events.OfType<EpochReport>().Select(e => e.Epoch));
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
     public void Fused_adam_matches_torch_adam()
     {
         TorchRuntime.EnsureInitialized();

@@ -29,8 +29,12 @@ public class ColourWebTests(Browser browser, ITestOutputHelper output) : IClassF
         await page.GetByRole(AriaRole.Combobox, new() { Name = "Model" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Option, new() { Name = "DRAW (recurrent, attention) (28×28 grey only)" })).ToBeDisabledAsync();
         await page.GetByRole(AriaRole.Option, new() { Name = "VAE", Exact = true }).ClickAsync();
+        // The conv networks' hidden units are a choice of the conv architecture only.
+        var units = page.GetByRole(AriaRole.Combobox, new() { Name = "Conv hidden units" });
+        await Assertions.Expect(units).ToHaveCountAsync(0);
         await page.GetByRole(AriaRole.Combobox, new() { Name = "Architecture" }).ClickAsync();
         await page.GetByRole(AriaRole.Option, new() { Name = "convolutional" }).ClickAsync();
+        await Assertions.Expect(units).ToBeVisibleAsync();
         await page.GetByLabel("Latent size").FillAsync("16");
         await page.GetByLabel("Epochs").FillAsync("2");
         await page.GetByText("Advanced: subset, time limit, learning-rate decay").ClickAsync();

@@ -110,7 +110,8 @@ public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
     {
         await using var server = VaeWebServer.Start();
         var runs = server.Services.GetRequiredService<RunService>();
-        // A learning rate of 1 fails at step 1. (The collapse of StabilityTests — the discriminator winning for 50 steps
+        // A learning rate of 1 fails within its first epoch: the issue's bar (step 1 with softplus conv networks, step 2
+        // or so with ReLU). (The collapse of StabilityTests — the discriminator winning for 50 steps
         // at learning rate 0.01, γ 1000 — happens on one libtorch thread only; the embedded worker trains on all cores,
         // where that run recovers, so the page's collapse message is not tested here: it is the same failed-run path.)
         var nan = await runs.SubmitAsync(new RunConfig { Model = ModelKind.VaeGan, Arch = Architecture.Conv, LearningRate = 1, TrainLimit = 1000, TestLimit = 200, Epochs = 1 }, "vae-gan at lr 1");
@@ -119,7 +120,7 @@ public class VaeGanWebTests(Browser browser) : IClassFixture<Browser>
         var page = await browser.NewPageAsync(server);
         await page.GotoAsync(new Uri(server.Address, $"/runs/{nan.Id}").ToString());
         await page.GetByTestId("run-status").Filter(new() { HasText = "failed" }).WaitForAsync(new() { Timeout = 60_000 });
-        await Assertions.Expect(page.GetByTestId("run-error")).ToContainTextAsync("at step 1 of epoch 1");
+        await Assertions.Expect(page.GetByTestId("run-error")).ToContainTextAsync(new System.Text.RegularExpressions.Regex(@"at step \d+ of epoch 1 "));
         await Assertions.Expect(page.GetByTestId("kept-checkpoint")).ToContainTextAsync("No epoch was completed");
 
         var after = await server.WaitForRunToFinish(healthy.Id, TimeSpan.FromMinutes(2));
