@@ -202,7 +202,7 @@ public class ColourModelTests(ITestOutputHelper output)
         foreach (var e in epochs)
             output.WriteLine($"epoch {e.Epoch}: validation error {e.Validation![Metrics.Error]:F1}%, test error {e.Test[Metrics.Error]:F1}%");
 
-        // Chance is 90% error; measured: 91.6, 84.4, 55.2% after epochs 1–3.
+        // Chance is 90% error; measured: 89.4, 82.6, 44.8% after epochs 1–3 (on the stand-in as before 2026-11-28: 91.6, 84.4, 55.2%).
         Assert.True(result.FinalTest[Metrics.Error] < 75, $"test error {result.FinalTest[Metrics.Error]:F1}%");
         // The loss falls: the unlabeled bound (3072 sub-pixels under the discretized logistic) of the last steps is below the first's.
         var unlabeled = events.OfType<StepReport>().Select(s => s.Metrics[Metrics.Unlabeled]).ToList();
