@@ -22,18 +22,19 @@ public sealed class ConvVae : VariationalAutoencoder
     readonly int quarter;
 
     /// <param name="image">The images' shape (sides divisible by 4); null: MNIST's 28×28 grey.</param>
-    /// <param name="nonlinearity">The hidden units of encoder and decoder (<see cref="RunConfig.ConvNonlinearity"/>).</param>
     /// <param name="likelihood">p(x|z); null: Bernoulli for grey, discretized logistic for colour. The VAE-GAN asks for
     /// Bernoulli-style single outputs (its decoder's means) on colour too.</param>
+    /// <param name="nonlinearity">The hidden units of encoder and decoder (<see cref="RunConfig.ConvNonlinearity"/>).</param>
     public ConvVae(int latent = 50, ImageShape? image = null, PixelLikelihood? likelihood = null, Nonlinearity nonlinearity = Nonlinearity.Relu)
         : base(nameof(ConvVae), latent, image, likelihood)
     {
         if (Image.Height != Image.Width || Image.Height % 4 != 0) throw new ArgumentException($"The conv VAE takes square images with sides divisible by 4 (got {Image}).");
         quarter = Image.Height / 4;
         int channels = Image.Channels;
-        encoder = EncoderNetwork(channels, Image, nonlinearity);                          // [B, C, H, W] → [B, 256]
+        encoder = EncoderNetwork(channels, Image, nonlinearity);            // [B, C, H, W] → [B, 256]
         q = Linear(Hidden, 2 * latent);
-        decoder = DecoderNetwork(latent, OutputsPerPixel * channels, Image, nonlinearity);  // [B, D] logits, or [B, 2D]: C mean planes then C log-scale planes
+        // [B, D] logits, or [B, 2D]: C mean planes then C log-scale planes
+        decoder = DecoderNetwork(latent, OutputsPerPixel * channels, Image, nonlinearity);
         RegisterComponents();
     }
 

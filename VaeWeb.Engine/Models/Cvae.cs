@@ -68,7 +68,8 @@ public sealed class Cvae : GenerativeModel
                 throw new ArgumentException($"The conv CVAE takes square images with sides divisible by 4 (got {Image}).");
             encoder = ConvVae.EncoderNetwork(Image.Channels + Classes, Image, nonlinearity);   // [x; y planes] → [B, 256]
             q = Linear(ConvVae.Hidden, 2 * latent);
-            decoder = ConvVae.DecoderNetwork(latent + Classes, outputs / (Image.Height * Image.Width), Image, nonlinearity);   // [z; y] → [B, D] or [B, 2D]
+            // [z; y] → [B, D] or [B, 2D]
+            decoder = ConvVae.DecoderNetwork(latent + Classes, outputs / (Image.Height * Image.Width), Image, nonlinearity);
             encoderLinears = [];
             labelPlanes = true;
         }

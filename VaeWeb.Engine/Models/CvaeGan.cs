@@ -34,9 +34,9 @@ public sealed class CvaeGan : LearnedSimilarityGan
         Latent = latent;
         Image = image ??= ImageShape.Grey28;
         int c = image.Channels;
-        encoder = ConvVae.EncoderNetwork(c + Classes, image, nonlinearity);               // [x; y planes] → [B, 256]
+        encoder = ConvVae.EncoderNetwork(c + Classes, image, nonlinearity); // [x; y planes] → [B, 256]
         q = Linear(ConvVae.Hidden, 2 * latent);
-        decoder = ConvVae.DecoderNetwork(latent + Classes, c, image, nonlinearity);       // [z; y] → [B, C·H·W] logits
+        decoder = ConvVae.DecoderNetwork(latent + Classes, c, image, nonlinearity);   // [z; y] → [B, C·H·W] logits
         features = Gan.DiscriminatorFeatures(c + Classes, flatInput: false, image: image);   // [x; y planes] → Dis_l [B, 64·H/4·W/4]
         judge = Linear(Gan.FeatureSizeOf(image), 1);
         RegisterComponents();

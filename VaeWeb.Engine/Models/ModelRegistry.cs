@@ -66,8 +66,9 @@ public static class ModelRegistry
     static ModelRegistry()
     {
         const Capability vae = Capability.Encoder | Capability.Likelihood;
-        // Grey datasets build exactly the networks they always did (same layers, same checkpoints); a colour dataset's
-        // shape gives the colour versions (discretized logistic p(x|z), 3-plane convolutions).
+        // Grey datasets build the networks they always did (same layers, same checkpoint layout; the conv networks' hidden
+        // units are the config's ConvNonlinearity); a colour dataset's shape gives the colour versions (discretized
+        // logistic p(x|z), 3-plane convolutions).
         Register(new(ModelKind.Vae, "VAE", vae, [Architecture.Fc, Architecture.Conv], [nameof(RunConfig.ConvNonlinearity)],
             c => c.Arch == Architecture.Conv ? new ConvVae(c.Latent, c.Image, nonlinearity: c.ConvNonlinearity) : new Vae(c.Latent, c.Hidden, c.Image)) { Colour = true });
         Register(new(ModelKind.Cvae, "CVAE (conditional)", Capability.Encoder | Capability.Conditional | Capability.Likelihood, [Architecture.Fc, Architecture.Conv],
