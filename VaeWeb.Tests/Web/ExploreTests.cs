@@ -243,7 +243,10 @@ public class ExploreTests(ServerWithTrainedM2 app, Browser browser) : IClassFixt
         // The first 2,000 of the 10,000 test digits, each once.
         Assert.Equal(2000, await page.EvaluateAsync<int>($"() => {chart}.data.reduce((n, t) => n + t.x.length, 0)"));
 
-        // Click the first point of the trace for digit 0, where Plotly drew it.
+        // Click the first point of the trace for digit 0, where Plotly drew it, once the page says clicks are taken: the
+        // chart is drawn before its click handler is subscribed, and a click in between showed nothing (1 failure in a
+        // fresh-clone suite run).
+        await Assertions.Expect(page.GetByTestId("latent-clicks-ready")).ToBeVisibleAsync();
         var at = await page.EvaluateAsync<double[]>($$"""
             () => {
               const gd = {{chart}}, L = gd._fullLayout, box = gd.getBoundingClientRect();
