@@ -259,11 +259,15 @@ public sealed record RunConfig
     /// </summary>
     sealed class SavedConfigConverter : JsonConverter<RunConfig>
     {
-        static readonly JsonSerializerOptions Plain = new(JsonSerializerDefaults.Web)
+        /// <summary><see cref="Json"/> without this converter: how the record itself reads and writes.</summary>
+        static readonly JsonSerializerOptions Plain = WithoutThis(Json);
+
+        static JsonSerializerOptions WithoutThis(JsonSerializerOptions options)
         {
-            WriteIndented = true,
-            Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
-        };
+            var copy = new JsonSerializerOptions(options);
+            copy.Converters.Remove(copy.Converters.OfType<SavedConfigConverter>().Single());
+            return copy;
+        }
 
         public override RunConfig? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
         {
